@@ -1,0 +1,67 @@
+#pragma once
+// stats_table<S>: the stored per-group (scale, zero) pairs of a packed matrix, in the
+// precision the StatsStorage policy S asks for. Symmetric grids store no zeros.
+#include <cstddef>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "lowbit/format/half.hpp"
+#include "lowbit/method/grid.hpp"
+#include "lowbit/policy/stats.hpp"
+
+namespace lowbit {
+
+template <class Element>
+class dense_stats_table {
+ public:
+  dense_stats_table() = default;
+  dense_stats_table(index n, bool has_zero)
+      : scales_(static_cast<std::size_t>(n)), zeros_(has_zero ? static_cast<std::size_t>(n) : 0) {}
+
+  // The value as the table will hold it: quantizers fit against the stored scale.
+  static float round(float v) {
+    if constexpr (std::is_same_v<Element, half>) return half(v).to_float();
+    else return v;
+  }
+
+  void set(index i, grid_params p) {
+    scales_[static_cast<std::size_t>(i)] = Element(p.scale);
+    if (!zeros_.empty()) zeros_[static_cast<std::size_t>(i)] = Element(p.zero);
+  }
+  // `implicit_zero` is the symmetric grid's fixed zero, used when no zeros are stored.
+  grid_params get(index i, float implicit_zero) const {
+    grid_params p;
+    p.scale = static_cast<float>(scales_[static_cast<std::size_t>(i)]);
+    p.zero = zeros_.empty() ? implicit_zero : static_cast<float>(zeros_[static_cast<std::size_t>(i)]);
+    return p;
+  }
+  index size() const { return static_cast<index>(scales_.size()); }
+  bool has_zeros() const { return !zeros_.empty(); }
+  std::size_t stored_bytes() const { return (scales_.size() + zeros_.size()) * sizeof(Element); }
+
+  std::span<const Element> scales() const { return scales_; }
+  std::span<const Element> zeros() const { return zeros_; }
+  std::span<Element> scales() { return scales_; }
+  std::span<Element> zeros() { return zeros_; }
+
+ private:
+  std::vector<Element> scales_;
+  std::vector<Element> zeros_;
+};
+
+// Specialised per StatsStorage; quantized_stats<> (SpQR's second level) lives in
+// format/quantized_stats_table.hpp.
+template <class S>
+class stats_table;
+
+template <>
+class stats_table<fp16_stats> : public dense_stats_table<half> {
+  using dense_stats_table<half>::dense_stats_table;
+};
+template <>
+class stats_table<fp32_stats> : public dense_stats_table<float> {
+  using dense_stats_table<float>::dense_stats_table;
+};
+
+}  // namespace lowbit

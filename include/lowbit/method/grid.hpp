@@ -1,0 +1,127 @@
+#pragma once
+// The uniform quantization grid shared by every method: fitting (scale, zero) to a group of
+// weights (min/max or the GPTQ/OWQ "mse" shrink search), encoding and decoding codes.
+// One routine, used by RTN, GPTQ, OWQ, SpQR, AdaDim and AWQ.
+//   asymmetric: scale = (max - min) / maxq, zero = round(-min / scale)
+//   symmetric:  scale = 2 max|w| / maxq,    zero = (maxq + 1) / 2
+//   q = clamp(round(w / scale) + zero, 0, maxq),  w_hat = scale * (q - zero)
+// Rounding is round-half-to-even (std::nearbyint), as PyTorch does in the references.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "lowbit/core/matrix_view.hpp"
+
+namespace lowbit {
+
+struct grid_params {
+  float scale = 1.0f;
+  float zero = 0.0f;  // integral for the standard grids; SpQR's second level may store any value
+};
+
+// How stats are rounded by their storage (fp16 tables round the scale): the codes are
+// computed against the stored scale so the dequantized weights are exactly what kernels see.
+using stat_rounding = float (*)(float);
+inline float keep_float(float v) { return v; }
+
+struct grid_spec {
+  int bits = 4;
+  bool symmetric = false;
+  stat_rounding round_stat = keep_float;
+  bool round_zero = true;  // SpQR's recipe keeps zeros unrounded ("round_zero=False")
+  int maxq() const { return (1 << bits) - 1; }
+};
+
+inline std::uint8_t encode(float w, grid_params p, int maxq) {
+  const float q = std::nearbyint(w / p.scale) + p.zero;
+  return static_cast<std::uint8_t>(std::clamp(q, 0.0f, static_cast<float>(maxq)));
+}
+inline float decode(int q, grid_params p) { return p.scale * (static_cast<float>(q) - p.zero); }
+inline float fake_quantize(float w, grid_params p, int maxq) { return decode(encode(w, p, maxq), p); }
+
+// Grid for the range [lo, hi] (lo <= 0 <= hi after widening), as GPTQ's Quantizer does.
+inline grid_params grid_for_range(float lo, float hi, const grid_spec& spec) {
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  if (spec.symmetric) {
+    hi = std::max(-lo, hi);
+    if (lo < 0) lo = -hi;
+  }
+  if (lo == 0.0f && hi == 0.0f) {  // an all-zero group: any scale decodes it exactly
+    lo = -1.0f;
+    hi = 1.0f;
+  }
+  const int maxq = spec.maxq();
+  grid_params p;
+  p.scale = spec.round_stat((hi - lo) / static_cast<float>(maxq));
+  if (!(p.scale > 0.0f) || !std::isfinite(p.scale)) {
+    // fp16 storage underflow (range < 6e-8 · maxq) or overflow: fall back to the smallest/largest
+    // representable positive scale instead of dividing by zero.
+    p.scale = spec.round_stat(p.scale > 0.0f ? std::numeric_limits<float>::max() : 6.0e-8f);
+    if (!(p.scale > 0.0f)) p.scale = 6.0e-8f;
+  }
+  if (spec.symmetric) {
+    p.zero = static_cast<float>(maxq + 1) / 2.0f;
+  } else {
+    const float z = -lo / p.scale;
+    p.zero = spec.round_zero ? std::nearbyint(z) : z;
+  }
+  p.zero = spec.round_stat(p.zero);
+  return p;
+}
+
+// A strided run of weights: a group inside a row (stride 1 in a row-major matrix) or a column.
+struct weight_run {
+  const float* data;
+  index size;
+  index stride;
+  float operator[](index i) const { return data[i * stride]; }
+};
+
+inline grid_params fit_minmax(weight_run w, const grid_spec& spec) {
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  for (index i = 0; i < w.size; ++i) {
+    lo = std::min(lo, w[i]);
+    hi = std::max(hi, w[i]);
+  }
+  return grid_for_range(lo, hi, spec);
+}
+
+// GPTQ/OWQ "mse" search: p = 1 - i/grid for i < max_shrink*grid; error sum |w - w_hat|^norm.
+inline grid_params fit_mse(weight_run w, const grid_spec& spec, float norm, int grid, float max_shrink) {
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  for (index i = 0; i < w.size; ++i) {
+    lo = std::min(lo, w[i]);
+    hi = std::max(hi, w[i]);
+  }
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  const int maxq = spec.maxq();
+  grid_params best = grid_for_range(lo, hi, spec);
+  double best_err = std::numeric_limits<double>::infinity();
+  const int steps = static_cast<int>(max_shrink * static_cast<float>(grid));
+  for (int i = 0; i < steps; ++i) {
+    const float p = 1.0f - static_cast<float>(i) / static_cast<float>(grid);
+    const grid_params cand = grid_for_range(p * lo, p * hi, spec);
+    double err = 0.0;
+    for (index k = 0; k < w.size; ++k) {
+      const double d = std::abs(static_cast<double>(fake_quantize(w[k], cand, maxq)) - w[k]);
+      err += norm == 2.0f ? d * d : std::pow(d, static_cast<double>(norm));
+    }
+    if (err < best_err) {
+      best_err = err;
+      best = cand;
+    }
+  }
+  return best;
+}
+
+// Fits a group with the ScaleSearch policy S (minmax or mse_clip<...>).
+template <class S>
+grid_params fit_group(weight_run w, const grid_spec& spec) {
+  if constexpr (S::searches) return fit_mse(w, spec, S::norm, S::grid, S::max_shrink);
+  else return fit_minmax(w, spec);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,26 @@
+#pragma once
+// BitWidth policy: how many bits each stored weight code has.
+#include <concepts>
+
+namespace lowbit {
+
+// The bit widths with packed formats and kernels. 3 bits is stored densely (bit planes 2+1),
+// never padded to 4.
+inline constexpr bool is_supported_bit_width(int n) { return n == 2 || n == 3 || n == 4 || n == 8; }
+
+template <int N>
+struct bits {
+  static_assert(is_supported_bit_width(N),
+                "lowbit::bits<N>: N must be 2, 3, 4 or 8 (the widths lowbit packs and runs)");
+  static constexpr int value = N;
+  static constexpr int levels = 1 << N;
+  static constexpr int max_code = levels - 1;
+};
+
+template <class T>
+concept BitWidth = requires {
+  { T::value } -> std::convertible_to<int>;
+  { T::max_code } -> std::convertible_to<int>;
+} && is_supported_bit_width(T::value);
+
+}  // namespace lowbit

@@ -1,0 +1,16 @@
+#pragma once
+// The policy families in one place, and `Policy`: anything a method accepts in its list.
+#include "lowbit/policy/bits.hpp"
+#include "lowbit/policy/group.hpp"
+#include "lowbit/policy/outliers.hpp"
+#include "lowbit/policy/scale_search.hpp"
+#include "lowbit/policy/stats.hpp"
+#include "lowbit/policy/symmetry.hpp"
+
+namespace lowbit {
+
+template <class T>
+concept Policy = BitWidth<T> || GroupPolicy<T> || OutlierStore<T> || ScaleSearch<T> ||
+                 StatsStorage<T> || ZeroPointPolicy<T>;
+
+}  // namespace lowbit

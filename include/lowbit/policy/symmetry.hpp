@@ -1,0 +1,14 @@
+#pragma once
+// Zero-point policy. Asymmetric grids store a zero per group (GPTQ/AWQ default); symmetric
+// grids fix the zero at the middle code and store only a scale.
+#include <type_traits>
+
+namespace lowbit {
+
+struct asymmetric { static constexpr bool is_symmetric = false; };
+struct symmetric { static constexpr bool is_symmetric = true; };
+
+template <class T>
+concept ZeroPointPolicy = std::is_same_v<T, asymmetric> || std::is_same_v<T, symmetric>;
+
+}  // namespace lowbit
