@@ -36,6 +36,15 @@ class dense_stats_table {
     p.zero = zeros_.empty() ? implicit_zero : static_cast<float>(zeros_[static_cast<std::size_t>(i)]);
     return p;
   }
+  // Bulk decode of n consecutive stats (a per-OC row's groups, or a per-IC row group's
+  // columns) into float buffers: the interface every stats storage offers to kernels.
+  void decode(index begin, index n, float* scale, float* zero, float implicit_zero) const {
+    for (index i = 0; i < n; ++i) {
+      const grid_params p = get(begin + i, implicit_zero);
+      scale[i] = p.scale;
+      zero[i] = p.zero;
+    }
+  }
   index size() const { return static_cast<index>(scales_.size()); }
   bool has_zeros() const { return !zeros_.empty(); }
   std::size_t stored_bytes() const { return (scales_.size() + zeros_.size()) * sizeof(Element); }
