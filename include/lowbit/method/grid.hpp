@@ -104,10 +104,12 @@ inline grid_params fit_mse(weight_run w, const grid_spec& spec, float norm, int 
   for (int i = 0; i < steps; ++i) {
     const float p = 1.0f - static_cast<float>(i) / static_cast<float>(grid);
     const grid_params cand = grid_for_range(p * lo, p * hi, spec);
+    // Per-element error in float (powf is several times cheaper than pow and the search only
+    // ranks candidates); the sum in double so long groups do not lose small terms.
     double err = 0.0;
     for (index k = 0; k < w.size; ++k) {
-      const double d = std::abs(static_cast<double>(fake_quantize(w[k], cand, maxq)) - w[k]);
-      err += norm == 2.0f ? d * d : std::pow(d, static_cast<double>(norm));
+      const float d = std::abs(fake_quantize(w[k], cand, maxq) - w[k]);
+      err += norm == 2.0f ? static_cast<double>(d * d) : static_cast<double>(std::pow(d, norm));
     }
     if (err < best_err) {
       best_err = err;
