@@ -16,6 +16,7 @@
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #define LOWBIT_IO_HAVE_POSIX_FILES 1
 #endif
