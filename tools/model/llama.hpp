@@ -1,0 +1,369 @@
+#pragma once
+// A Llama-architecture decoder (Llama 1/2/3, SmolLM, TinyLlama: RMSNorm, RoPE, grouped-query
+// attention, SwiGLU) on the CPU with Eigen: enough to run a real model, capture the
+// calibration inputs of every linear, and swap any linear for a lowbit-quantized one.
+//
+// Activations are [features × tokens], column-major: one token per column. That is the
+// library's calibration convention (X is [in × n_tokens], algorithms.md) and exactly the
+// row-major [m × cols] layout lowbit::gemm takes, so a batch of tokens goes to any linear
+// without a copy. A batch holds `n_windows` independent windows of `T` consecutive tokens
+// each (columns w·T … w·T + T − 1); attention never crosses a window boundary and RoPE
+// positions restart at 0 in every window. Everything is processed a whole window (or many
+// windows) at a time, so every linear is one GEMM.
+//
+// Threading: linears split the token columns over lowbit::parallel_for, attention splits
+// (window, head) pairs. A caller that parallelises over windows itself gets the inner loops
+// run inline (lowbit's pool runs nested loops on the calling thread).
+#include <Eigen/Dense>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lowbit/core/error.hpp"
+#include "lowbit/core/parallel.hpp"
+#include "lowbit/format/packed_matrix.hpp"
+#include "lowbit/io/gguf.hpp"
+#include "lowbit/kernel/gemv.hpp"
+
+namespace lowbit::tools {
+
+using act = Eigen::MatrixXf;  // activations [features × tokens]
+
+// Y = W X with the token columns split over the thread pool (Eigen alone is single-threaded
+// without OpenMP, and a header-only library must not force -fopenmp on anyone).
+inline void parallel_matmul(const Eigen::MatrixXf& W, const act& X, act& Y) {
+  detail::require(W.cols() == X.rows(), "matmul: W is ", W.rows(), " x ", W.cols(), ", X has ", X.rows(), " rows");
+  Y.resize(W.rows(), X.cols());
+  parallel_for(X.cols(), 16, [&](index b, index e) { Y.middleCols(b, e - b).noalias() = W * X.middleCols(b, e - b); });
+}
+
+// ---------------------------------------------------------------- linear layers
+// y = W x for a batch of token columns. A linear is float (Eigen) or lowbit-quantized; the
+// model does not care which.
+class linear {
+ public:
+  virtual ~linear() = default;
+  virtual index rows() const = 0;  // output features
+  virtual index cols() const = 0;  // input features
+  virtual void apply(const act& X, act& Y) const = 0;
+  // The float matrix this layer multiplies by (dequantized for quantized layers).
+  virtual Eigen::MatrixXf weight() const = 0;
+  // Storage, counted exactly: 32 for float, the packed format's bits_per_weight() otherwise.
+  virtual double bits_per_weight() const = 0;
+  virtual bool quantized() const = 0;
+  std::size_t stored_bytes() const {
+    return static_cast<std::size_t>(std::llround(bits_per_weight() * static_cast<double>(rows() * cols()) / 8.0));
+  }
+};
+
+class dense_linear final : public linear {
+ public:
+  explicit dense_linear(Eigen::MatrixXf W) : W_(std::move(W)) {}
+  index rows() const override { return W_.rows(); }
+  index cols() const override { return W_.cols(); }
+  void apply(const act& X, act& Y) const override { parallel_matmul(W_, X, Y); }
+  Eigen::MatrixXf weight() const override { return W_; }
+  double bits_per_weight() const override { return 32.0; }
+  bool quantized() const override { return false; }
+  const Eigen::MatrixXf& matrix() const { return W_; }
+
+ private:
+  Eigen::MatrixXf W_;
+};
+
+// How a quantized linear multiplies.
+//   kernel:      lowbit::gemm on the packed codes (what an engine runs for short batches);
+//   dequantized: the packed matrix expanded to float once, then Eigen GEMM. Numerically the
+//                same model (the dequantized weights ARE the model), and much faster for
+//                the long, GEMM-shaped windows of perplexity evaluation and calibration.
+enum class quantized_path { kernel, dequantized };
+
+// A lowbit packed matrix as a linear layer. `input_scale` (optional, one per input channel)
+// multiplies x before the packed matrix: AWQ's per-channel scaling W·diag(s) stored
+// quantized, with diag(1/s) applied to the input (what folding 1/s into the previous op
+// does, kept explicit here so every linear stays self-contained).
+template <PackedMatrix PM>
+class packed_linear final : public linear {
+ public:
+  packed_linear(PM pm, quantized_path path, Eigen::VectorXf input_scale = {})
+      : pm_(std::move(pm)), path_(path), input_scale_(std::move(input_scale)) {
+    detail::require(input_scale_.size() == 0 || input_scale_.size() == pm_.cols(), "packed_linear: input_scale has ",
+                    input_scale_.size(), " entries, expected ", pm_.cols());
+    if (path_ == quantized_path::dequantized) deq_ = pm_.dequantize();
+  }
+  index rows() const override { return pm_.rows(); }
+  index cols() const override { return pm_.cols(); }
+  void apply(const act& X, act& Y) const override {
+    const act* in = &X;
+    act scaled;
+    if (input_scale_.size() != 0) {
+      scaled = input_scale_.asDiagonal() * X;
+      in = &scaled;
+    }
+    if (path_ == quantized_path::dequantized) {
+      parallel_matmul(deq_, *in, Y);
+      return;
+    }
+    detail::require(in->rows() == pm_.cols(), "packed_linear: input has ", in->rows(), " features, expected ", pm_.cols());
+    Y.resize(pm_.rows(), in->cols());
+    // Column-major [features × m] is row-major [m × features]: lowbit::gemm's layout.
+    parallel_for(in->cols(), 4, [&](index b, index e) {
+      lowbit::gemm(pm_, std::span<const float>(in->data() + b * in->rows(), static_cast<std::size_t>((e - b) * in->rows())),
+                   std::span<float>(Y.data() + b * Y.rows(), static_cast<std::size_t>((e - b) * Y.rows())), e - b);
+    });
+  }
+  Eigen::MatrixXf weight() const override {
+    Eigen::MatrixXf W = path_ == quantized_path::dequantized ? deq_ : pm_.dequantize();
+    if (input_scale_.size() != 0) W = W * input_scale_.asDiagonal();
+    return W;
+  }
+  // The input scale is folded into the previous op in a deployed model: not counted.
+  double bits_per_weight() const override { return pm_.bits_per_weight(); }
+  bool quantized() const override { return true; }
+  const PM& packed() const { return pm_; }
+
+ private:
+  PM pm_;
+  quantized_path path_;
+  Eigen::VectorXf input_scale_;
+  Eigen::MatrixXf deq_;
+};
+
+// ---------------------------------------------------------------- the model
+struct llama_config {
+  index n_layer = 0, n_embd = 0, n_ff = 0, n_head = 0, n_head_kv = 0, n_vocab = 0, n_ctx_train = 0;
+  double rope_base = 10000.0;
+  double rms_eps = 1e-5;
+  index head_dim() const { return n_embd / n_head; }
+  void validate() const {
+    detail::require(n_layer > 0 && n_embd > 0 && n_ff > 0 && n_vocab > 0, "llama_config: layer count, widths and vocabulary must be positive");
+    detail::require(n_head > 0 && n_embd % n_head == 0, "llama_config: n_embd ", n_embd, " must be a multiple of n_head ", n_head);
+    detail::require(head_dim() % 2 == 0, "llama_config: head dimension ", head_dim(), " must be even for RoPE");
+    detail::require(n_head_kv > 0 && n_head % n_head_kv == 0, "llama_config: n_head ", n_head,
+                    " must be a multiple of n_head_kv ", n_head_kv, " (grouped-query attention)");
+    detail::require(rope_base > 0 && rms_eps > 0, "llama_config: rope base and RMS epsilon must be positive");
+  }
+};
+
+// The seven linears of a block, in the order the data meets them.
+enum class slot : int { q, k, v, o, gate, up, down };
+inline constexpr slot all_slots[] = {slot::q, slot::k, slot::v, slot::o, slot::gate, slot::up, slot::down};
+inline const char* slot_name(slot s) {
+  static const char* names[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+  return names[static_cast<int>(s)];
+}
+
+struct llama_block {
+  Eigen::VectorXf attn_norm, ffn_norm;
+  std::unique_ptr<linear> lin[7];
+  linear& operator[](slot s) const { return *lin[static_cast<int>(s)]; }
+  std::unique_ptr<linear>& at(slot s) { return lin[static_cast<int>(s)]; }
+};
+
+// Where the block's linears read their input: the hook of block_forward sees each of these
+// once, before the linears that read it run (so it may replace them: sequential quantization).
+enum class tap { attn_in, attn_out, ffn_in, ffn_act };
+inline std::span<const slot> tap_slots(tap t) {
+  static const slot qkv[] = {slot::q, slot::k, slot::v}, o[] = {slot::o}, gu[] = {slot::gate, slot::up}, d[] = {slot::down};
+  switch (t) {
+    case tap::attn_in: return qkv;
+    case tap::attn_out: return o;
+    case tap::ffn_in: return gu;
+    case tap::ffn_act: return d;
+  }
+  return {};
+}
+using tap_hook = std::function<void(tap, const act& X, llama_block& blk)>;
+
+class llama_model {
+ public:
+  llama_config cfg;
+  Eigen::MatrixXf tok_embd;  // [vocab × n_embd]: row t is token t's embedding
+  std::vector<llama_block> blocks;
+  Eigen::VectorXf output_norm;
+  std::unique_ptr<linear> output;  // [vocab × n_embd]; a copy of tok_embd when tied
+
+  // Loads a GGUF file of the llama architecture; every weight is dequantized to float.
+  static llama_model from_gguf(const io::gguf_file& f) {
+    const std::string arch = f.has("general.architecture") ? f.get_string("general.architecture") : "llama";
+    detail::require(arch == "llama", f.name(), ": architecture '", arch, "' is not supported (expected llama)");
+    llama_model m;
+    auto key = [&](const char* k) { return "llama." + std::string(k); };
+    m.cfg.n_layer = static_cast<index>(f.get_uint(key("block_count")));
+    m.cfg.n_embd = static_cast<index>(f.get_uint(key("embedding_length")));
+    m.cfg.n_ff = static_cast<index>(f.get_uint(key("feed_forward_length")));
+    m.cfg.n_head = static_cast<index>(f.get_uint(key("attention.head_count")));
+    m.cfg.n_head_kv = f.has(key("attention.head_count_kv")) ? static_cast<index>(f.get_uint(key("attention.head_count_kv"))) : m.cfg.n_head;
+    m.cfg.n_ctx_train = f.has(key("context_length")) ? static_cast<index>(f.get_uint(key("context_length"))) : 0;
+    if (f.has(key("rope.freq_base"))) m.cfg.rope_base = f.get_float(key("rope.freq_base"));
+    if (f.has(key("attention.layer_norm_rms_epsilon"))) m.cfg.rms_eps = f.get_float(key("attention.layer_norm_rms_epsilon"));
+    m.tok_embd = f.load_matrix("token_embd.weight");
+    m.cfg.n_vocab = m.tok_embd.rows();
+    m.cfg.validate();
+    auto vec = [&](const std::string& name, index n) {
+      const auto v = f.load_vector(name);
+      detail::require(static_cast<index>(v.size()) == n, f.name(), ": ", name, " has ", v.size(), " entries, expected ", n);
+      return Eigen::VectorXf(Eigen::Map<const Eigen::VectorXf>(v.data(), n));
+    };
+    const index d = m.cfg.n_embd, kv = m.cfg.n_head_kv * m.cfg.head_dim();
+    for (index l = 0; l < m.cfg.n_layer; ++l) {
+      const std::string p = "blk." + std::to_string(l) + ".";
+      llama_block b;
+      b.attn_norm = vec(p + "attn_norm.weight", d);
+      b.ffn_norm = vec(p + "ffn_norm.weight", d);
+      const index shape[7][2] = {{d, d}, {kv, d}, {kv, d}, {d, d}, {m.cfg.n_ff, d}, {m.cfg.n_ff, d}, {d, m.cfg.n_ff}};
+      for (slot s : all_slots) {
+        const std::string name = p + slot_name(s) + ".weight";
+        Eigen::MatrixXf W = f.load_matrix(name);
+        const auto& sh = shape[static_cast<int>(s)];
+        detail::require(W.rows() == sh[0] && W.cols() == sh[1], f.name(), ": ", name, " is ", W.rows(), " x ", W.cols(),
+                        ", expected ", sh[0], " x ", sh[1]);
+        b.at(s) = std::make_unique<dense_linear>(std::move(W));
+      }
+      m.blocks.push_back(std::move(b));
+    }
+    m.output_norm = vec("output_norm.weight", d);
+    if (f.find("output.weight") != nullptr) m.output = std::make_unique<dense_linear>(f.load_matrix("output.weight"));
+    else m.output = std::make_unique<dense_linear>(m.tok_embd);  // tied embeddings (SmolLM2)
+    detail::require(m.output->rows() == m.cfg.n_vocab && m.output->cols() == d, f.name(), ": output.weight is ",
+                    m.output->rows(), " x ", m.output->cols(), ", expected ", m.cfg.n_vocab, " x ", d);
+    return m;
+  }
+
+  // ---- the forward pass, piece by piece ----
+  act embed(std::span<const std::int32_t> tokens) const {
+    act h(cfg.n_embd, static_cast<index>(tokens.size()));
+    for (std::size_t t = 0; t < tokens.size(); ++t) {
+      detail::require(tokens[t] >= 0 && tokens[t] < cfg.n_vocab, "llama: token id ", tokens[t], " at position ", t,
+                      " is outside the vocabulary [0, ", cfg.n_vocab, ")");
+      h.col(static_cast<index>(t)) = tok_embd.row(tokens[t]).transpose();
+    }
+    return h;
+  }
+
+  // RMSNorm (Zhang & Sennrich 2019): y = x / sqrt(mean(x²) + eps) ⊙ w, per token.
+  act rms_norm(const act& x, const Eigen::VectorXf& w) const {
+    act y(x.rows(), x.cols());
+    parallel_for(x.cols(), 64, [&](index b, index e) {
+      for (index t = b; t < e; ++t) {
+        const double ms = static_cast<double>(x.col(t).squaredNorm()) / static_cast<double>(x.rows());
+        const float inv = static_cast<float>(1.0 / std::sqrt(ms + cfg.rms_eps));
+        y.col(t) = (x.col(t) * inv).cwiseProduct(w);
+      }
+    });
+    return y;
+  }
+
+  // RoPE (Su et al. 2021) on rows [0, n_heads·head_dim) of x, positions restarting every T
+  // columns. llama.cpp's GGUF conversion permutes the Q/K rows of HF Llama checkpoints so
+  // that the rotated pairs are adjacent: pair i of a head is (2i, 2i+1), angle
+  // pos · base^(−2i/head_dim) ("normal" RoPE, ggml's LLAMA rope type).
+  void rope(act& x, index n_heads, index T) const {
+    const index hd = cfg.head_dim();
+    std::vector<float> cs(static_cast<std::size_t>(T * hd / 2)), sn(cs.size());
+    for (index p = 0; p < T; ++p)
+      for (index i = 0; i < hd / 2; ++i) {
+        const double a = static_cast<double>(p) * std::pow(cfg.rope_base, -2.0 * static_cast<double>(i) / static_cast<double>(hd));
+        cs[static_cast<std::size_t>(p * hd / 2 + i)] = static_cast<float>(std::cos(a));
+        sn[static_cast<std::size_t>(p * hd / 2 + i)] = static_cast<float>(std::sin(a));
+      }
+    parallel_for(x.cols(), 64, [&](index b, index e) {
+      for (index t = b; t < e; ++t) {
+        const index p = t % T;
+        float* col = x.col(t).data();
+        for (index h = 0; h < n_heads; ++h)
+          for (index i = 0; i < hd / 2; ++i) {
+            const float c = cs[static_cast<std::size_t>(p * hd / 2 + i)], s = sn[static_cast<std::size_t>(p * hd / 2 + i)];
+            float& x0 = col[h * hd + 2 * i];
+            float& x1 = col[h * hd + 2 * i + 1];
+            const float a0 = x0, a1 = x1;
+            x0 = a0 * c - a1 * s;
+            x1 = a0 * s + a1 * c;
+          }
+      }
+    });
+  }
+
+  // Causal grouped-query attention (Ainslie et al. 2023): query head h reads key/value head
+  // h / (n_head / n_head_kv). q [n_head·hd × N], k, v [n_head_kv·hd × N], N = n_windows·T.
+  act attention(const act& q, const act& k, const act& v, index T) const {
+    const index hd = cfg.head_dim(), n_win = q.cols() / T, group = cfg.n_head / cfg.n_head_kv;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    act out(q.rows(), q.cols());
+    parallel_for(n_win * cfg.n_head, 1, [&](index b, index e) {
+      Eigen::MatrixXf S;
+      for (index job = b; job < e; ++job) {
+        const index w = job / cfg.n_head, h = job % cfg.n_head, g = h / group;
+        const auto Q = q.block(h * hd, w * T, hd, T);
+        const auto K = k.block(g * hd, w * T, hd, T);
+        const auto V = v.block(g * hd, w * T, hd, T);
+        S.noalias() = (K.transpose() * Q) * scale;  // S(i, j): key i, query j
+        for (index j = 0; j < T; ++j) {             // softmax over keys i <= j
+          auto col = S.col(j).head(j + 1);
+          const float mx = col.maxCoeff();
+          col = (col.array() - mx).exp();
+          col /= col.sum();
+          S.col(j).tail(T - j - 1).setZero();
+        }
+        out.block(h * hd, w * T, hd, T).noalias() = V * S;
+      }
+    });
+    return out;
+  }
+
+  // One transformer block on h [n_embd × n_windows·T] (in place). `hook` (optional) sees
+  // the input of each group of linears before they run and may replace them.
+  void block_forward(llama_block& blk, act& h, index T, const tap_hook& hook = {}) const {
+    detail::require(T > 0 && h.cols() % T == 0, "llama: ", h.cols(), " tokens is not a whole number of windows of ", T);
+    act x = rms_norm(h, blk.attn_norm), q, k, v, y;
+    if (hook) hook(tap::attn_in, x, blk);
+    blk[slot::q].apply(x, q);
+    blk[slot::k].apply(x, k);
+    blk[slot::v].apply(x, v);
+    rope(q, cfg.n_head, T);
+    rope(k, cfg.n_head_kv, T);
+    const act a = attention(q, k, v, T);
+    if (hook) hook(tap::attn_out, a, blk);
+    blk[slot::o].apply(a, y);
+    h += y;
+    x = rms_norm(h, blk.ffn_norm);
+    if (hook) hook(tap::ffn_in, x, blk);
+    act g, u;
+    blk[slot::gate].apply(x, g);
+    blk[slot::up].apply(x, u);
+    // SwiGLU (Shazeer 2020): silu(gate) ⊙ up.
+    g = (g.array() / (1.0f + (-g.array()).exp())) * u.array();
+    if (hook) hook(tap::ffn_act, g, blk);
+    blk[slot::down].apply(g, y);
+    h += y;
+  }
+
+  // Final norm and LM head: logits [vocab × tokens].
+  act logits(const act& h) const {
+    act y;
+    output->apply(rms_norm(h, output_norm), y);
+    return y;
+  }
+
+  // Logits of every position of windows of T tokens (tokens.size() a multiple of T).
+  act forward(std::span<const std::int32_t> tokens, index T) {
+    act h = embed(tokens);
+    for (auto& b : blocks) block_forward(b, h, T);
+    return logits(h);
+  }
+
+  // Counts over the quantizable linears (the blocks'; embeddings and head stay float, as in
+  // the papers).
+  std::size_t block_weight_count() const {
+    std::size_t n = 0;
+    for (const auto& b : blocks)
+      for (slot s : all_slots) n += static_cast<std::size_t>(b[s].rows() * b[s].cols());
+    return n;
+  }
+};
+
+}  // namespace lowbit::tools
