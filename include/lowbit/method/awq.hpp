@@ -449,6 +449,7 @@ struct awq {
   static_assert(!(detail::is_awq<Policies>::value || ...), "lowbit::awq<awq<...>>: AWQ is applied once");
   using base = typename detail::awq_base<Policies...>::type;
   using base_policies = typename base::policies;
+  using packed_type = typename base::packed_type;  // what is stored: the base's packed matrix of W·diag(s)
   static_assert(base_policies::grouping::group_axis == axis::oc,
                 "lowbit::awq: AWQ scales input channels, which only helps per-OC groups: per-IC (and adaptive) "
                 "groups quantize each input column on its own, so the scale cancels; use group<oc, N>");
