@@ -1,0 +1,64 @@
+#pragma once
+// The CPU instruction sets lowbit has kernels for, what this translation unit was compiled
+// for, and what the running machine can execute.
+//
+// Two ways to pick a kernel set (toolchain-notes: an xsimd batch<T, Arch> exists only in a
+// TU compiled with that ISA):
+//   * header-only (default): the best ISA the user's own compiler flags enable
+//     (`compiled_isa`), instantiated inline in the user's TU;
+//   * the optional `lowbit_kernels` library (cmake/lowbitKernels.cmake): one TU per ISA built
+//     with that ISA's flags, and a run-time choice by cpuid (`detect_isa`), so one binary
+//     runs on AVX2-only and AVX-512 machines.
+#include <string_view>
+
+namespace lowbit::kernel::cpu {
+
+// Ordered: a higher level implies every lower one on x86.
+enum class isa : int {
+  generic = 0,     // portable C++ (any CPU, NEON/other archs included)
+  avx2 = 1,        // AVX2 + FMA + F16C (Haswell / Zen 1 and later)
+  avx512 = 2,      // AVX-512 F/BW/DQ/VL (Skylake-X / Zen 4)
+  avx512_vnni = 3  // + VNNI (vpdpbusd: int8 dot products in one instruction; Cascade Lake / Zen 4)
+};
+inline constexpr int isa_count = 4;
+
+inline constexpr std::string_view isa_name(isa i) {
+  switch (i) {
+    case isa::avx2: return "avx2";
+    case isa::avx512: return "avx512";
+    case isa::avx512_vnni: return "avx512_vnni";
+    default: return "generic";
+  }
+}
+
+// The best ISA this translation unit's flags enable.
+inline constexpr isa compiled_isa() {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__) && \
+    defined(__AVX512VNNI__) && defined(__FMA__) && defined(__F16C__)
+  return isa::avx512_vnni;
+#elif defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__) && \
+    defined(__FMA__) && defined(__F16C__)
+  return isa::avx512;
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+  return isa::avx2;
+#else
+  return isa::generic;
+#endif
+}
+
+// The best ISA the running CPU (and OS: __builtin_cpu_supports checks XSAVE state) executes.
+inline isa detect_isa() {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("f16c");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  if (avx512 && __builtin_cpu_supports("avx512vnni")) return isa::avx512_vnni;
+  if (avx512) return isa::avx512;
+  if (avx2) return isa::avx2;
+#endif
+  return isa::generic;
+}
+
+}  // namespace lowbit::kernel::cpu

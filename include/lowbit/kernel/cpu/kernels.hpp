@@ -1,0 +1,390 @@
+#pragma once
+// The ISA-specific inner loops behind kernel_table: decode 32-code blocks (format/bitpack.hpp)
+// and dot them with fp32 or int8 activations, plus the fp16 dot products of the outlier
+// stores. Written once; the ISA is the one this translation unit is compiled for:
+//   * `generic`: portable C++ (always compiled);
+//   * `native`:  AVX2+FMA+F16C or AVX-512 (F/BW/DQ/VL, + VNNI when enabled), the float
+//                arithmetic through xsimd's batch<float, xsimd::default_arch>, the byte
+//                unpacking and int8 dot products through intrinsics (xsimd 8.1 has no
+//                byte shuffles or vpdpbusd).
+//
+// ODR safety (Highway's lesson): every function here lives in a namespace named after the
+// ISA the TU is compiled for (LOWBIT_KERNEL_NS), and calls no non-template inline function
+// of other headers, so the linker can never hand an AVX-512 copy of a function to code that
+// runs on an AVX2 machine when per-ISA TUs are linked together (lowbit_kernels).
+#include <cstdint>
+#include <cstring>
+
+#include "lowbit/kernel/cpu/kernel_table.hpp"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define LOWBIT_KERNEL_X86 1
+#include <immintrin.h>
+#include <xsimd/xsimd.hpp>
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
+#define LOWBIT_KERNEL_AVX512 1
+#if defined(__AVX512VNNI__)
+#define LOWBIT_KERNEL_VNNI 1
+#define LOWBIT_KERNEL_NS built_for_avx512_vnni
+#else
+#define LOWBIT_KERNEL_NS built_for_avx512
+#endif
+#else
+#define LOWBIT_KERNEL_NS built_for_avx2
+#endif
+#else
+#define LOWBIT_KERNEL_NS built_for_generic
+#endif
+
+namespace lowbit::kernel::cpu::LOWBIT_KERNEL_NS {
+
+// ============================================================================================
+// generic: plain C++, the portable fallback (and the second opinion the SIMD paths are
+// tested against besides the float64 reference).
+// ============================================================================================
+namespace generic {
+
+// One block of 32 codes → their values 0..2^b-1, in order (the layouts of bitpack.hpp).
+inline void decode_block(const std::uint8_t* p, int bits, std::uint8_t* q) {
+  switch (bits) {
+    case 8:
+      for (int i = 0; i < 32; ++i) q[i] = p[i];
+      return;
+    case 4:
+      for (int i = 0; i < 16; ++i) {
+        q[i] = p[i] & 0xF;
+        q[i + 16] = p[i] >> 4;
+      }
+      return;
+    default: {  // 2 bits, and the low planes of 3 bits
+      for (int i = 0; i < 8; ++i)
+        for (int k = 0; k < 4; ++k) q[i + 8 * k] = (p[i] >> (2 * k)) & 3;
+      if (bits == 3)
+        for (int j = 0; j < 32; ++j) q[j] |= static_cast<std::uint8_t>(((p[8 + j / 8] >> (j % 8)) & 1) << 2);
+      return;
+    }
+  }
+}
+
+// IEEE binary16 → float, branch-light (subnormals via an exact float multiply).
+inline float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const std::uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+  std::uint32_t bits;
+  if (exp == 0) {
+    const float v = static_cast<float>(mant) * 5.9604644775390625e-8f;
+    std::memcpy(&bits, &v, 4);
+    bits |= sign;
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp + 112u) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+inline void f32_rows(const f32_rows_args& a) {
+  const std::size_t bpb = static_cast<std::size_t>(4 * a.bits);
+  std::uint8_t q[32];
+  for (index r = 0; r < a.rows; ++r) {
+    const std::uint8_t* row = a.codes + static_cast<std::size_t>(r) * a.row_bytes;
+    for (index i = 0; i < a.m; ++i) {
+      const float* x = a.x + i * a.ldx;
+      float acc = 0.0f;
+      for (index b = 0; b < a.blocks; ++b) {
+        decode_block(row + static_cast<std::size_t>(b) * bpb, a.bits, q);
+        for (int j = 0; j < 32; ++j) {
+          float w = static_cast<float>(q[j]);
+          if (a.s) {
+            const index g = (2 * b + j / segment_codes) >> a.seg_shift;
+            w = a.s[r * a.ld_stats + g] * w + a.c[r * a.ld_stats + g];
+          }
+          acc += w * x[32 * b + j];
+        }
+      }
+      a.y[i * a.ldy + r] = acc;
+    }
+  }
+}
+
+inline float dot_f16(const std::uint16_t* w, const float* x, index n) {
+  float acc = 0.0f;
+  for (index j = 0; j < n; ++j) acc += half_to_float(w[j]) * x[j];
+  return acc;
+}
+
+inline float sparse_dot(const std::uint16_t* v, const std::uint16_t* cols, index n, const float* x) {
+  float acc = 0.0f;
+  for (index j = 0; j < n; ++j) acc += half_to_float(v[j]) * x[cols[j]];
+  return acc;
+}
+
+inline void i8_rows(const i8_rows_args& a) {
+  const std::size_t bpb = static_cast<std::size_t>(4 * a.bits);
+  const index bpx = index{1} << a.xblock_shift;  // code blocks per x-block
+  std::uint8_t q[32];
+  for (index r = 0; r < a.rows; ++r) {
+    const std::uint8_t* row = a.codes + static_cast<std::size_t>(r) * a.row_bytes;
+    for (index i = 0; i < a.m; ++i) {
+      float acc = 0.0f;
+      for (index b0 = 0, xb = 0; b0 < a.blocks; b0 += bpx, ++xb) {
+        std::int32_t dot = 0;
+        for (index b = b0; b < b0 + bpx && b < a.blocks; ++b) {
+          decode_block(row + static_cast<std::size_t>(b) * bpb, a.bits, q);
+          const std::int8_t* xq = a.xq + i * a.ldxq + 32 * b;
+          for (int j = 0; j < 32; ++j) dot += static_cast<std::int32_t>(q[j]) * xq[j];
+        }
+        float f = a.xscale[i * a.ldxs + xb];
+        if (a.s) f *= a.s[r * a.ld_stats + (xb >> a.group_shift)];
+        acc += f * static_cast<float>(dot);
+      }
+      a.y[i * a.ldy + r] = acc;
+    }
+  }
+}
+
+inline const kernel_table& table() {
+  static const kernel_table t{isa::generic, &f32_rows, &dot_f16, &sparse_dot, &i8_rows, 0x11Cu};
+  return t;
+}
+
+}  // namespace generic
+
+#if defined(LOWBIT_KERNEL_X86)
+// ============================================================================================
+// native: AVX2 (8 float lanes) or AVX-512 (16 float lanes)
+// ============================================================================================
+// GCC 12 reports the deliberately undefined upper lanes inside its own AVX-512 conversion
+// intrinsics (_mm512_undefined_*) as maybe-uninitialized.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+namespace native {
+
+using arch = xsimd::default_arch;
+using fbatch = xsimd::batch<float, arch>;
+inline constexpr int lanes = static_cast<int>(fbatch::size);
+inline constexpr int per_block = 32 / lanes;  // float batches per 32-code block
+
+inline constexpr isa id() {
+#if defined(LOWBIT_KERNEL_VNNI)
+  return isa::avx512_vnni;
+#elif defined(LOWBIT_KERNEL_AVX512)
+  return isa::avx512;
+#else
+  return isa::avx2;
+#endif
+}
+
+inline std::uint32_t load_u32(const std::uint8_t* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline std::uint64_t load_u64(const std::uint8_t* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// 16 bits → 16 bytes, byte j = 4 if bit j is set (the third bit plane of 3-bit codes).
+inline __m128i plane2_bytes(std::uint32_t bits16) {
+#if defined(LOWBIT_KERNEL_AVX512)
+  return _mm_maskz_mov_epi8(static_cast<__mmask16>(bits16), _mm_set1_epi8(4));
+#else
+  const __m128i t = _mm_shuffle_epi8(_mm_set1_epi16(static_cast<short>(bits16)),
+                                     _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  const __m128i sel = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  return _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(t, sel), sel), _mm_set1_epi8(4));
+#endif
+}
+
+// A 32-code block as bytes: lo = codes 0..15, hi = codes 16..31 (bitpack.hpp's layouts are
+// chosen so each takes one shift and one mask per 16 codes).
+template <int Bits>
+inline void block_bytes(const std::uint8_t* p, __m128i& lo, __m128i& hi) {
+  if constexpr (Bits == 8) {
+    lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
+  } else if constexpr (Bits == 4) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i m = _mm_set1_epi8(0x0F);
+    lo = _mm_and_si128(v, m);
+    hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
+  } else {
+    const __m128i t = _mm_set1_epi64x(static_cast<long long>(load_u64(p)));
+    const __m128i m = _mm_set1_epi8(3);
+    lo = _mm_and_si128(_mm_srlv_epi64(t, _mm_set_epi64x(2, 0)), m);
+    hi = _mm_and_si128(_mm_srlv_epi64(t, _mm_set_epi64x(6, 4)), m);
+    if constexpr (Bits == 3) {
+      const std::uint32_t h = load_u32(p + 8);
+      lo = _mm_or_si128(lo, plane2_bytes(h & 0xFFFFu));
+      hi = _mm_or_si128(hi, plane2_bytes(h >> 16));
+    }
+  }
+}
+
+template <int Bits>
+inline void decode_f32(const std::uint8_t* p, fbatch* w) {
+  __m128i lo, hi;
+  block_bytes<Bits>(p, lo, hi);
+#if defined(LOWBIT_KERNEL_AVX512)
+  w[0] = fbatch(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(lo)));
+  w[1] = fbatch(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(hi)));
+#else
+  w[0] = fbatch(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo)));
+  w[1] = fbatch(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8))));
+  w[2] = fbatch(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi)));
+  w[3] = fbatch(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))));
+#endif
+}
+
+// M activation vectors against one row. K blocks are unrolled into separate accumulators so
+// a single vector (M = 1) still keeps 4-8 FMA chains in flight.
+template <int Bits, int M, bool Scaled>
+inline void row_f32(const std::uint8_t* row, const f32_rows_args& a, const float* s, const float* c,
+                    const float* x, float* out) {
+  constexpr int K = M == 1 ? 2 : 1;
+  constexpr std::size_t bpb = 4 * Bits;
+  fbatch acc[M][K * per_block];
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < K * per_block; ++j) acc[i][j] = fbatch(0.0f);
+  auto step = [&](index b, int k) {
+    fbatch w[per_block];
+    decode_f32<Bits>(row + static_cast<std::size_t>(b) * bpb, w);
+    if constexpr (Scaled) {
+      for (int j = 0; j < per_block; ++j) {
+        const index g = (2 * b + (j * lanes) / segment_codes) >> a.seg_shift;
+        w[j] = xsimd::fma(w[j], fbatch(s[g]), fbatch(c[g]));
+      }
+    }
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < per_block; ++j)
+        acc[i][k * per_block + j] =
+            xsimd::fma(w[j], fbatch::load_unaligned(x + i * a.ldx + 32 * b + j * lanes), acc[i][k * per_block + j]);
+  };
+  index b = 0;
+  for (; b + K <= a.blocks; b += K)
+    for (int k = 0; k < K; ++k) step(b + k, k);
+  for (; b < a.blocks; ++b) step(b, 0);
+  for (int i = 0; i < M; ++i) {
+    fbatch t = acc[i][0];
+    for (int j = 1; j < K * per_block; ++j) t += acc[i][j];
+    out[i] = xsimd::hadd(t);
+  }
+}
+
+// Up to this many activation vectors share one decode of a row.
+inline constexpr int m_tile = lanes == 16 ? 4 : 2;
+
+template <int Bits, bool Scaled>
+inline void f32_rows_t(const f32_rows_args& a) {
+  float out[m_tile];
+  for (index r = 0; r < a.rows; ++r) {
+    const std::uint8_t* row = a.codes + static_cast<std::size_t>(r) * a.row_bytes;
+    const float* s = Scaled ? a.s + r * a.ld_stats : nullptr;
+    const float* c = Scaled ? a.c + r * a.ld_stats : nullptr;
+    for (index i0 = 0; i0 < a.m; i0 += m_tile) {
+      const index mt = a.m - i0 < m_tile ? a.m - i0 : m_tile;
+      const float* x = a.x + i0 * a.ldx;
+      switch (mt) {
+        case 1: row_f32<Bits, 1, Scaled>(row, a, s, c, x, out); break;
+        case 2: row_f32<Bits, 2, Scaled>(row, a, s, c, x, out); break;
+#if defined(LOWBIT_KERNEL_AVX512)
+        case 3: row_f32<Bits, 3, Scaled>(row, a, s, c, x, out); break;
+        default: row_f32<Bits, 4, Scaled>(row, a, s, c, x, out); break;
+#else
+        default: break;
+#endif
+      }
+      for (index i = 0; i < mt; ++i) a.y[(i0 + i) * a.ldy + r] = out[i];
+    }
+  }
+}
+
+inline void f32_rows(const f32_rows_args& a) {
+  const bool scaled = a.s != nullptr;
+  switch (a.bits) {
+    case 2: scaled ? f32_rows_t<2, true>(a) : f32_rows_t<2, false>(a); return;
+    case 3: scaled ? f32_rows_t<3, true>(a) : f32_rows_t<3, false>(a); return;
+    case 4: scaled ? f32_rows_t<4, true>(a) : f32_rows_t<4, false>(a); return;
+    default: scaled ? f32_rows_t<8, true>(a) : f32_rows_t<8, false>(a); return;
+  }
+}
+
+inline float dot_f16(const std::uint16_t* w, const float* x, index n) {
+  fbatch a0(0.0f), a1(0.0f);
+  index j = 0;
+#if defined(LOWBIT_KERNEL_AVX512)
+  for (; j + 32 <= n; j += 32) {
+    a0 = xsimd::fma(fbatch(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + j)))),
+                    fbatch::load_unaligned(x + j), a0);
+    a1 = xsimd::fma(fbatch(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + j + 16)))),
+                    fbatch::load_unaligned(x + j + 16), a1);
+  }
+  for (; j < n; j += 16) {  // masked tail: never reads past n
+    const __mmask16 k = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+    a0 = xsimd::fma(fbatch(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w + j))), fbatch(_mm512_maskz_loadu_ps(k, x + j)), a0);
+  }
+  return xsimd::hadd(a0 + a1);
+#else
+  for (; j + 16 <= n; j += 16) {
+    a0 = xsimd::fma(fbatch(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + j)))),
+                    fbatch::load_unaligned(x + j), a0);
+    a1 = xsimd::fma(fbatch(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + j + 8)))),
+                    fbatch::load_unaligned(x + j + 8), a1);
+  }
+  float acc = xsimd::hadd(a0 + a1);
+  for (; j < n; ++j) acc += _cvtsh_ss(w[j]) * x[j];
+  return acc;
+#endif
+}
+
+inline float sparse_dot(const std::uint16_t* v, const std::uint16_t* cols, index n, const float* x) {
+  index j = 0;
+#if defined(LOWBIT_KERNEL_AVX512)
+  __m512 acc = _mm512_setzero_ps();
+  for (; j < n; j += 16) {
+    const __mmask16 k = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+    const __m512i idx = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, cols + j));
+    const __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx, x, 4);
+    acc = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, v + j)), xv, acc);
+  }
+  return xsimd::hadd(fbatch(acc));
+#else
+  __m256 acc = _mm256_setzero_ps();
+  for (; j + 8 <= n; j += 8) {
+    const __m256i idx = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(cols + j)));
+    acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + j))),
+                          _mm256_i32gather_ps(x, idx, 4), acc);
+  }
+  float r = xsimd::hadd(fbatch(acc));
+  for (; j < n; ++j) r += _cvtsh_ss(v[j]) * x[cols[j]];
+  return r;
+#endif
+}
+
+inline const kernel_table& table() {
+  static const kernel_table t{id(), &f32_rows, &dot_f16, &sparse_dot, &generic::i8_rows, 0x11Cu};
+  return t;
+}
+
+}  // namespace native
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif  // LOWBIT_KERNEL_X86
+
+// The best kernel set this TU's flags allow.
+inline const kernel_table& compiled_table() {
+#if defined(LOWBIT_KERNEL_X86)
+  return native::table();
+#else
+  return generic::table();
+#endif
+}
+
+}  // namespace lowbit::kernel::cpu::LOWBIT_KERNEL_NS

@@ -1,0 +1,193 @@
+// lowbit::gemv / gemm on every ISA path this machine runs (Highway's rule), against the
+// float64 reference (kernel/cpu/reference.hpp), on awkward shapes: rows and columns that are
+// not multiples of 32, of the vector width or of the group size.
+#include <lowbit/kernel/cpu/reference.hpp>
+#include <lowbit/kernel/gemv.hpp>
+
+#include <cmath>
+#include <iostream>
+#include <random>
+
+#include "kernel_test_support.hpp"
+#include "lowbit_catch.hpp"
+
+using namespace lowbit;
+namespace cpu = lowbit::kernel::cpu;
+
+namespace {
+
+struct shape {
+  lowbit::index rows, cols;
+};
+constexpr shape shapes[] = {{37, 200}, {70, 33}, {129, 300}, {5, 7}, {1, 65}, {33, 1}};
+
+std::vector<float> random_x(lowbit::index n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> x(static_cast<std::size_t>(n));
+  for (auto& v : x) v = d(rng);
+  return x;
+}
+
+template <class PM>
+void check_against_reference(const PM& W, lowbit::index m, const cpu::kernel_table& K, std::uint32_t seed) {
+  const std::vector<float> X = random_x(m * W.cols(), seed);
+  std::vector<float> ref(static_cast<std::size_t>(m * W.rows())), got(ref.size(), -1.0f);
+  kernel::reference::gemm(W, X, ref, m);
+  cpu::gemm_options opt;
+  opt.table = &K;
+  gemm(W, X, got, m, opt);
+  const auto mag = lowbit_test::magnitude(W, X, m);
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    INFO("isa " << cpu::isa_name(K.id) << ", " << W.rows() << " x " << W.cols() << ", axis " << axis_name(W.group_axis())
+                << ", m " << m << ", entry " << i);
+    REQUIRE(std::abs(got[i] - ref[i]) <= 2e-6 * mag[i] + 1e-30);
+  }
+}
+
+template <class PM>
+void run_all_paths(std::uint32_t seed) {
+  for (const cpu::kernel_table* K : cpu::runnable_tables())
+    for (axis ax : {axis::oc, axis::ic})
+      for (const shape& s : shapes) {
+        const PM W = lowbit_test::random_packed<PM>(s.rows, s.cols, ax, seed++);
+        for (lowbit::index m : {1, 3, 6}) check_against_reference(W, m, *K, seed++);
+      }
+}
+
+}  // namespace
+
+TEST_CASE("kernel: the ISA paths this machine runs") {
+  const auto tables = cpu::runnable_tables();
+  std::cout << "kernel paths tested:";
+  for (const auto* t : tables) std::cout << ' ' << cpu::isa_name(t->id);
+  std::cout << " (best detected: " << cpu::isa_name(cpu::detect_isa()) << ", active: "
+            << cpu::isa_name(cpu::active_table().id) << ")\n";
+  REQUIRE(!tables.empty());
+  CHECK(tables.front()->id == cpu::isa::generic);
+#if defined(LOWBIT_KERNELS_LIBRARY) && (defined(__x86_64__) || defined(__i386__))
+  // The library carries every x86 set: the best one the CPU runs must be there.
+  CHECK(tables.back()->id == cpu::detect_isa());
+#endif
+}
+
+// Types: group<adaptive, G> lets one instantiation run both axes. Every bit width, group
+// sizes 4 (below a 16-code segment), 16, 32, 64, 128, 256, 512 and per-channel, both
+// symmetries, fp16 and fp32 stats, and both outlier stores.
+template <int B, int G, class O = no_outliers, class S = fp16_stats, class Z = asymmetric>
+using pm = packed_matrix<bits<B>, group<adaptive, G>, O, S, Z>;
+
+TEMPLATE_TEST_CASE("kernel: gemv/gemm match the float64 reference on every ISA path", "",
+                   (pm<4, 128>), (pm<4, 16, no_outliers, fp32_stats, symmetric>), (pm<3, 64>),
+                   (pm<2, 32, no_outliers, fp16_stats, symmetric>), (pm<8, per_channel, no_outliers, fp32_stats>),
+                   (pm<3, 4>), (pm<2, 256>), (pm<8, 512>), (pm<4, 128, dense_columns>),
+                   (pm<3, 16, sparse_outliers>), (pm<2, per_channel, dense_columns, fp32_stats, symmetric>),
+                   (pm<8, 32, sparse_outliers, fp16_stats, symmetric>)) {
+  run_all_paths<TestType>(1000u);
+}
+
+TEST_CASE("kernel: fixed-axis policies (group<oc, G>, group<ic, G>) run too") {
+  for (const cpu::kernel_table* K : cpu::runnable_tables()) {
+    check_against_reference(lowbit_test::random_packed<packed_matrix<bits<4>, group<oc, 128>>>(45, 300, oc, 7), 2, *K, 8);
+    check_against_reference(lowbit_test::random_packed<packed_matrix<bits<3>, group<ic, 16>>>(45, 300, ic, 9), 2, *K, 10);
+  }
+}
+
+TEST_CASE("kernel: results do not depend on the thread count") {
+  using PM = pm<4, 32, sparse_outliers>;
+  const unsigned before = num_threads();
+  for (axis ax : {axis::oc, axis::ic}) {
+    const PM W = lowbit_test::random_packed<PM>(301, 257, ax, 21);
+    const std::vector<float> X = random_x(5 * W.cols(), 22);
+    std::vector<std::vector<float>> outs;
+    for (unsigned t : {1u, 2u, 3u, 7u}) {
+      set_num_threads(t);
+      std::vector<float> y(static_cast<std::size_t>(5 * W.rows()));
+      gemm(W, X, y, 5);
+      outs.push_back(y);
+      std::vector<float> y8(y.size());
+      gemm(W, X, y8, 5, gemm_options{activations::int8, nullptr});
+      outs.push_back(y8);
+    }
+    for (std::size_t k = 2; k < outs.size(); ++k) CHECK(outs[k] == outs[k % 2]);
+  }
+  set_num_threads(before);
+}
+
+TEST_CASE("kernel: gemv equals gemm with m = 1 and rows of a batch are independent") {
+  using PM = pm<3, 64, dense_columns>;
+  const PM W = lowbit_test::random_packed<PM>(90, 150, oc, 31);
+  const std::vector<float> X = random_x(4 * W.cols(), 32);
+  std::vector<float> Y(static_cast<std::size_t>(4 * W.rows()));
+  gemm(W, X, Y, 4);
+  for (lowbit::index i = 0; i < 4; ++i) {
+    std::vector<float> y(static_cast<std::size_t>(W.rows()));
+    gemv(W, std::span<const float>(X).subspan(static_cast<std::size_t>(i * W.cols()), static_cast<std::size_t>(W.cols())), y);
+    for (lowbit::index r = 0; r < W.rows(); ++r) CHECK(y[static_cast<std::size_t>(r)] == Approx(Y[static_cast<std::size_t>(i * W.rows() + r)]).margin(1e-5));
+  }
+}
+
+// int8 activations: per-OC the result is exactly W_hat x_hat for x rounded per block of
+// min(G, 256) quantized columns to absmax/127 steps; per-IC x is scaled per row group first,
+// so only the error bound is checked there.
+TEMPLATE_TEST_CASE("kernel: int8 activations compute W_hat x_hat on every ISA path", "", (pm<4, 128>), (pm<3, 32>),
+                   (pm<2, per_channel, no_outliers, fp16_stats, symmetric>), (pm<8, 512, no_outliers, fp32_stats>),
+                   (pm<4, 16>)) {
+  for (const cpu::kernel_table* K : cpu::runnable_tables())
+    for (const shape& s : shapes) {
+      const TestType W = lowbit_test::random_packed<TestType>(s.rows, s.cols, oc, 77);
+      const lowbit::index m = 3, qb = W.stat_cols() == 1 ? 256 : std::min<lowbit::index>(W.group_size(), 256);
+      std::vector<float> X = random_x(m * W.cols(), 78), Xh = X;
+      for (lowbit::index i = 0; i < m; ++i)
+        for (lowbit::index b0 = 0; b0 < W.cols(); b0 += qb) {
+          const lowbit::index b1 = std::min(W.cols(), b0 + qb);
+          float amax = 0.0f;
+          for (lowbit::index c = b0; c < b1; ++c) amax = std::max(amax, std::abs(X[static_cast<std::size_t>(i * W.cols() + c)]));
+          const float d = amax / 127.0f;
+          for (lowbit::index c = b0; c < b1; ++c) {
+            float& v = Xh[static_cast<std::size_t>(i * W.cols() + c)];
+            v = d == 0.0f ? 0.0f : d * std::nearbyint(v * (1.0f / d));
+          }
+        }
+      std::vector<float> ref(static_cast<std::size_t>(m * W.rows())), got(ref.size());
+      kernel::reference::gemm(W, Xh, ref, m);
+      gemm(W, X, got, m, gemm_options{activations::int8, K});
+      const auto mag = lowbit_test::magnitude(W, Xh, m);
+      const bool exact_path = W.stat_cols() == 1 || W.group_size() >= 32;  // else the fp32 path runs
+      std::vector<float> ref_exact(ref.size());
+      kernel::reference::gemm(W, X, ref_exact, m);
+      for (std::size_t i = 0; i < ref.size(); ++i) {
+        INFO("isa " << cpu::isa_name(K->id) << ", " << W.rows() << " x " << W.cols() << ", entry " << i);
+        REQUIRE(std::abs(got[i] - (exact_path ? ref[i] : ref_exact[i])) <= 2e-6 * mag[i] + 1e-30);
+      }
+    }
+}
+
+TEST_CASE("kernel: int8 activations per-IC stay within the activation rounding bound") {
+  using PM = pm<4, 32>;
+  for (const cpu::kernel_table* K : cpu::runnable_tables()) {
+    const PM W = lowbit_test::random_packed<PM>(100, 600, ic, 91);
+    const std::vector<float> X = random_x(2 * W.cols(), 92);
+    std::vector<float> ref(static_cast<std::size_t>(2 * W.rows())), got(ref.size());
+    kernel::reference::gemm(W, X, ref, 2);
+    gemm(W, X, got, 2, gemm_options{activations::int8, K});
+    // |x - x_hat| <= absmax / 254 per element, and the zero term uses the same x_hat.
+    const Eigen::MatrixXf D = W.dequantize();
+    for (lowbit::index i = 0; i < 2; ++i)
+      for (lowbit::index r = 0; r < W.rows(); ++r) {
+        double bound = 0.0;
+        for (lowbit::index c = 0; c < W.cols(); ++c) bound += std::abs(D(r, c)) * 4.5 / 254.0 * std::abs(W.params(r, c).scale) / 0.01;
+        const std::size_t k = static_cast<std::size_t>(i * W.rows() + r);
+        CHECK(std::abs(got[k] - ref[k]) <= bound);
+      }
+  }
+}
+
+TEST_CASE("kernel: bad shapes are lowbit::errors naming the argument") {
+  const auto W = lowbit_test::random_packed<pm<4, 32>>(8, 40, oc, 1);
+  std::vector<float> x(40), y(8), xs(39), ys(9);
+  CHECK_THROWS_WITH(gemv(W, xs, y), Catch::Contains("x has 39 entries"));
+  CHECK_THROWS_WITH(gemv(W, x, ys), Catch::Contains("y has 9 entries"));
+  CHECK_THROWS_WITH(gemm(W, x, y, 0), Catch::Contains("m = 0"));
+  CHECK_THROWS_WITH(gemm(W, x, y, 2), Catch::Contains("X has 40 entries"));
+}
