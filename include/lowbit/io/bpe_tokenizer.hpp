@@ -1,0 +1,389 @@
+#pragma once
+// Byte-level BPE tokenizer (GPT-2; Radford et al. 2019, "Language Models are Unsupervised
+// Multitask Learners", §2.2), built from a GGUF file's `tokenizer.ggml.tokens` and
+// `tokenizer.ggml.merges`, as used by SmolLM2 and other Llama-architecture models.
+//
+// Encoding a text:
+//  1. special (control / user-defined) tokens such as <|im_start|> are cut out first when
+//     parse_special is on;
+//  2. pre-tokenization splits the rest into words. `smollm` (tokenizer.ggml.pre = "smollm",
+//     also StarCoder's) first isolates every \p{N} code point, then applies GPT-2's pattern
+//         's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+//     to each piece; `gpt2` applies only the pattern. The pattern is matched by hand (no
+//     regex engine), with Unicode L / N tables generated from the Unicode database and \s as
+//     the White_Space property;
+//  3. each word's UTF-8 bytes become one symbol each (GPT-2 maps the 256 bytes to printable
+//     characters, which is how the vocabulary spells them), and the adjacent pair with the
+//     lowest merge rank is merged, leftmost first, until no listed pair remains (Sennrich et
+//     al. 2016, "Neural Machine Translation of Rare Words with Subword Units").
+// Decoding maps the characters back to bytes, so decode(encode(text)) == text for any text.
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "lowbit/core/error.hpp"
+#include "lowbit/io/detail/unicode_tables.hpp"
+#include "lowbit/io/gguf.hpp"
+
+namespace lowbit::io {
+
+enum class pre_tokenizer { gpt2, smollm };
+
+namespace detail {
+
+enum class char_class { letter, number, space, other };
+
+inline bool is_white_space(std::uint32_t cp) {  // Unicode White_Space property
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+inline char_class classify(std::uint32_t cp) {
+  if (cp < 0x80) {  // fast path for ASCII
+    if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') return char_class::letter;
+    if (cp >= '0' && cp <= '9') return char_class::number;
+    return is_white_space(cp) ? char_class::space : char_class::other;
+  }
+  if (is_white_space(cp)) return char_class::space;
+  const auto& t = unicode_letter_number_ranges;
+  const auto* it = std::upper_bound(std::begin(t), std::end(t), cp,
+                                    [](std::uint32_t c, const unicode_range& r) { return c < r.first; });
+  if (it != std::begin(t) && cp <= (it - 1)->last) return (it - 1)->cls == 'L' ? char_class::letter : char_class::number;
+  return char_class::other;
+}
+
+// One code point of the input with where its bytes are. Invalid UTF-8 bytes become single
+// "other" characters, so any byte string can be encoded (and decodes back to itself).
+struct code_point {
+  std::uint32_t cp;
+  std::uint32_t begin, end;  // byte range in the text
+  char_class cls;
+};
+
+inline std::vector<code_point> decode_utf8(std::string_view s) {
+  std::vector<code_point> out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0, min = 0;
+    if (b0 < 0x80) n = 0, cp = b0;
+    else if ((b0 & 0xE0) == 0xC0) n = 1, cp = b0 & 0x1Fu, min = 0x80;
+    else if ((b0 & 0xF0) == 0xE0) n = 2, cp = b0 & 0x0Fu, min = 0x800;
+    else if ((b0 & 0xF8) == 0xF0) n = 3, cp = b0 & 0x07u, min = 0x10000;
+    else n = 99;
+    bool ok = n != 99 && i + n < s.size();  // the n continuation bytes must exist
+    for (std::size_t k = 1; ok && k <= n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xC0) != 0x80) ok = false;
+      else cp = (cp << 6) | (b & 0x3Fu);
+    }
+    // Overlong forms, surrogates and values beyond U+10FFFF are not valid UTF-8 (RFC 3629).
+    if (ok && n > 0 && (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))) ok = false;
+    if (!ok) {
+      out.push_back({0xFFFFFFFFu, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i + 1), char_class::other});
+      i += 1;
+      continue;
+    }
+    out.push_back({cp, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i + n + 1), classify(cp)});
+    i += n + 1;
+  }
+  return out;
+}
+
+// GPT-2's pattern on cps[b, e); appends [begin, end) code point index ranges of the words.
+inline void gpt2_split(const std::vector<code_point>& c, std::size_t b, std::size_t e,
+                       std::vector<std::pair<std::size_t, std::size_t>>& words) {
+  auto cls = [&](std::size_t i) { return c[i].cls; };
+  auto run = [&](std::size_t i, char_class k) {
+    while (i < e && cls(i) == k) ++i;
+    return i;
+  };
+  std::size_t i = b;
+  while (i < e) {
+    // 's|'t|'re|'ve|'m|'ll|'d (case-sensitive, as in GPT-2)
+    if (c[i].cp == '\'' && i + 1 < e) {
+      const auto c1 = c[i + 1].cp;
+      const auto c2 = i + 2 < e ? c[i + 2].cp : 0u;
+      std::size_t len = 0;
+      if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') len = 2;
+      else if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) len = 3;
+      if (len > 0) {
+        words.emplace_back(i, i + len);
+        i += len;
+        continue;
+      }
+    }
+    // ' ?\p{L}+', ' ?\p{N}+', ' ?[^\s\p{L}\p{N}]+': an optional U+0020 then a run of one class
+    const std::size_t s = (c[i].cp == ' ' && i + 1 < e && cls(i + 1) != char_class::space) ? i + 1 : i;
+    const char_class k = cls(s);
+    if (k != char_class::space) {
+      std::size_t j;
+      if (k == char_class::other) {
+        j = s;
+        while (j < e && cls(j) == char_class::other) ++j;
+      } else {
+        j = run(s, k);
+      }
+      words.emplace_back(i, j);
+      i = j;
+      continue;
+    }
+    // '\s+(?!\S)': whitespace not followed by a non-space, so a run before a word leaves its
+    // last space to that word; '\s+' takes a lone whitespace character before a non-space.
+    const std::size_t j = run(i, char_class::space);
+    if (j == e || j - i == 1) {
+      words.emplace_back(i, j);
+      i = j;
+    } else {
+      words.emplace_back(i, j - 1);
+      i = j - 1;
+    }
+  }
+}
+
+// GPT-2's reversible byte ↔ printable character map (bytes_to_unicode in GPT-2's encoder.py):
+// printable Latin-1 bytes map to themselves, the other 68 to U+0100 + n in byte order.
+inline const std::array<std::uint32_t, 256>& byte_to_char() {
+  static const std::array<std::uint32_t, 256> table = [] {
+    std::array<std::uint32_t, 256> t{};
+    std::uint32_t n = 0;
+    for (std::uint32_t b = 0; b < 256; ++b) {
+      const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+      t[b] = printable ? b : 0x100 + n++;
+    }
+    return t;
+  }();
+  return table;
+}
+
+inline void append_utf8(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+}  // namespace detail
+
+// Splits text into pre-tokenizer words (UTF-8 byte ranges), exposed for tests and tools.
+inline std::vector<std::string_view> pre_tokenize(std::string_view text, pre_tokenizer kind) {
+  const auto cps = detail::decode_utf8(text);
+  std::vector<std::pair<std::size_t, std::size_t>> words;
+  if (kind == pre_tokenizer::gpt2) {
+    detail::gpt2_split(cps, 0, cps.size(), words);
+  } else {  // smollm: every \p{N} code point is a piece of its own, then GPT-2's pattern per piece
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= cps.size(); ++i) {
+      if (i == cps.size() || cps[i].cls == detail::char_class::number) {
+        detail::gpt2_split(cps, start, i, words);
+        if (i < cps.size()) words.emplace_back(i, i + 1);
+        start = i + 1;
+      }
+    }
+  }
+  std::vector<std::string_view> out;
+  out.reserve(words.size());
+  for (auto [b, e] : words) out.push_back(text.substr(cps[b].begin, cps[e - 1].end - cps[b].begin));
+  return out;
+}
+
+class bpe_tokenizer {
+ public:
+  using token_id = std::int32_t;
+  // GGUF token types (llama.cpp's llama_token_type): 1 normal, 2 unknown, 3 control,
+  // 4 user-defined, 5 unused, 6 byte.
+  static constexpr std::int32_t type_control = 3, type_user_defined = 4;
+
+  // tokens: the vocabulary in GPT-2's byte-to-character spelling; merges: "left right" in
+  // priority order; types: per-token GGUF types (control / user-defined tokens are special).
+  bpe_tokenizer(std::vector<std::string> tokens, const std::vector<std::string>& merges,
+                std::vector<std::int32_t> types = {}, pre_tokenizer pre = pre_tokenizer::smollm)
+      : tokens_(std::move(tokens)), types_(std::move(types)), pre_(pre) {
+    lowbit::detail::require(!tokens_.empty(), "bpe_tokenizer: empty vocabulary");
+    lowbit::detail::require(tokens_.size() < static_cast<std::size_t>(std::numeric_limits<token_id>::max()),
+                            "bpe_tokenizer: vocabulary too large");
+    lowbit::detail::require(types_.empty() || types_.size() == tokens_.size(), "bpe_tokenizer: ", types_.size(),
+                            " token types for ", tokens_.size(), " tokens");
+    ids_.reserve(tokens_.size());
+    for (std::size_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], static_cast<token_id>(i));
+    const auto& b2c = detail::byte_to_char();
+    for (std::size_t b = 0; b < 256; ++b) {
+      std::string s;
+      detail::append_utf8(s, b2c[b]);
+      auto it = ids_.find(s);
+      byte_token_[b] = it == ids_.end() ? -1 : it->second;
+      char_to_byte_.emplace(b2c[b], static_cast<std::uint8_t>(b));
+    }
+    merges_.reserve(merges.size());
+    for (std::size_t r = 0; r < merges.size(); ++r) {
+      const auto& m = merges[r];
+      const auto sp = m.find(' ');
+      lowbit::detail::require(sp != std::string::npos && sp > 0 && sp + 1 < m.size() && m.find(' ', sp + 1) == std::string::npos,
+                              "bpe_tokenizer: merge ", r, " '", m, "' is not \"left right\"");
+      const auto l = ids_.find(std::string_view(m).substr(0, sp));
+      const auto rr = ids_.find(std::string_view(m).substr(sp + 1));
+      const auto merged = ids_.find(m.substr(0, sp) + m.substr(sp + 1));
+      lowbit::detail::require(l != ids_.end() && rr != ids_.end() && merged != ids_.end(), "bpe_tokenizer: merge ", r,
+                              " '", m, "' uses or makes a token that is not in the vocabulary");
+      // The first listing of a pair wins (a repeated merge would never fire anyway).
+      merges_.emplace(key(l->second, rr->second), std::pair<token_id, token_id>{static_cast<token_id>(r), merged->second});
+    }
+    for (std::size_t i = 0; i < types_.size(); ++i)
+      if ((types_[i] == type_control || types_[i] == type_user_defined) && !tokens_[i].empty())
+        special_.emplace_back(tokens_[i], static_cast<token_id>(i));
+    // Longest first, so a special token that is a prefix of another never shadows it.
+    std::sort(special_.begin(), special_.end(),
+              [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  }
+
+  // From a GGUF file: tokenizer.ggml.model must be "gpt2" (byte-level BPE).
+  static bpe_tokenizer from_gguf(const gguf_file& f) {
+    const auto model = f.get_string("tokenizer.ggml.model");
+    lowbit::detail::require(model == "gpt2", f.name(), ": tokenizer.ggml.model is '", model,
+                            "', only byte-level BPE ('gpt2') is supported");
+    pre_tokenizer pre = pre_tokenizer::gpt2;
+    if (f.has("tokenizer.ggml.pre")) {
+      const auto p = f.get_string("tokenizer.ggml.pre");
+      if (p == "smollm" || p == "starcoder" || p == "refact" || p == "codeshell") pre = pre_tokenizer::smollm;
+      else if (p == "gpt-2" || p == "gpt2") pre = pre_tokenizer::gpt2;
+      else lowbit::detail::fail(f.name(), ": pre-tokenizer '", p, "' is not supported (smollm, starcoder, gpt-2)");
+    }
+    std::vector<std::int32_t> types;
+    if (f.has("tokenizer.ggml.token_type")) {
+      for (auto t : f.get_int_array("tokenizer.ggml.token_type")) types.push_back(static_cast<std::int32_t>(t));
+    }
+    bpe_tokenizer tok(f.get_string_array("tokenizer.ggml.tokens"), f.get_string_array("tokenizer.ggml.merges"),
+                      std::move(types), pre);
+    auto id = [&](std::string_view k) -> std::optional<token_id> {
+      if (!f.has(k)) return std::nullopt;
+      const auto v = f.get_uint(k);
+      lowbit::detail::require(v < tok.tokens_.size(), f.name(), ": ", k, " = ", v, " is outside the vocabulary");
+      return static_cast<token_id>(v);
+    };
+    tok.bos_ = id("tokenizer.ggml.bos_token_id");
+    tok.eos_ = id("tokenizer.ggml.eos_token_id");
+    tok.add_bos_ = f.has("tokenizer.ggml.add_bos_token") && f.get_bool("tokenizer.ggml.add_bos_token");
+    return tok;
+  }
+
+  std::size_t vocab_size() const { return tokens_.size(); }
+  pre_tokenizer pre() const { return pre_; }
+  std::optional<token_id> bos() const { return bos_; }
+  std::optional<token_id> eos() const { return eos_; }
+  bool add_bos() const { return add_bos_; }  // whether the model expects BOS before a text
+  const std::string& token(token_id id) const { return tokens_.at(static_cast<std::size_t>(id)); }
+
+  // Token ids of `text`. With parse_special, the texts of control / user-defined tokens
+  // (<|im_start|>, ...) become those tokens; otherwise they are ordinary text.
+  std::vector<token_id> encode(std::string_view text, bool parse_special = false) const {
+    std::vector<token_id> out;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      std::size_t next = text.size();
+      const std::pair<std::string, token_id>* hit = nullptr;
+      if (parse_special) {  // earliest occurrence; at equal positions the longest token
+        for (const auto& sp : special_) {
+          const auto at = text.find(sp.first, pos);
+          if (at < next) {
+            next = at;
+            hit = &sp;
+          }
+        }
+      }
+      for (auto word : pre_tokenize(text.substr(pos, next - pos), pre_)) bpe(word, out);
+      if (hit == nullptr) break;
+      out.push_back(hit->second);
+      pos = next + hit->first.size();
+    }
+    return out;
+  }
+
+  // The bytes the ids stand for (exact inverse of encode).
+  std::string decode(std::span<const token_id> ids) const {
+    std::string out;
+    for (auto id : ids) {
+      lowbit::detail::require(id >= 0 && static_cast<std::size_t>(id) < tokens_.size(), "bpe_tokenizer::decode: id ",
+                              id, " is outside the vocabulary of ", tokens_.size());
+      for (const auto& c : detail::decode_utf8(tokens_[static_cast<std::size_t>(id)])) {
+        const auto it = char_to_byte_.find(c.cp);
+        if (it != char_to_byte_.end()) out += static_cast<char>(it->second);
+        else if (c.cp != 0xFFFFFFFFu) detail::append_utf8(out, c.cp);
+      }
+    }
+    return out;
+  }
+
+ private:
+  static std::uint64_t key(token_id a, token_id b) {
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
+  }
+
+  // Merges one word's byte symbols by rank (lowest first, leftmost on ties).
+  void bpe(std::string_view word, std::vector<token_id>& out) const {
+    std::vector<token_id> sym;
+    sym.reserve(word.size());
+    for (char ch : word) {
+      const auto t = byte_token_[static_cast<unsigned char>(ch)];
+      if (t < 0)
+        lowbit::detail::fail("bpe_tokenizer: the vocabulary has no token for byte 0x", std::hex,
+                             int(static_cast<unsigned char>(ch)));
+      sym.push_back(t);
+    }
+    while (sym.size() > 1) {
+      token_id best_rank = std::numeric_limits<token_id>::max(), merged = -1;
+      std::size_t best = 0;
+      for (std::size_t i = 0; i + 1 < sym.size(); ++i) {
+        const auto it = merges_.find(key(sym[i], sym[i + 1]));
+        if (it != merges_.end() && it->second.first < best_rank) {
+          best_rank = it->second.first;
+          merged = it->second.second;
+          best = i;
+        }
+      }
+      if (merged < 0) break;
+      sym[best] = merged;
+      sym.erase(sym.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+    }
+    out.insert(out.end(), sym.begin(), sym.end());
+  }
+
+  struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  std::vector<std::string> tokens_;
+  std::vector<std::int32_t> types_;
+  pre_tokenizer pre_;
+  std::unordered_map<std::string, token_id, string_hash, std::equal_to<>> ids_;
+  std::array<token_id, 256> byte_token_{};
+  std::unordered_map<std::uint32_t, std::uint8_t> char_to_byte_;
+  std::unordered_map<std::uint64_t, std::pair<token_id, token_id>> merges_;  // (left,right) → (rank, merged)
+  std::vector<std::pair<std::string, token_id>> special_;
+  std::optional<token_id> bos_, eos_;
+  bool add_bos_ = false;
+};
+
+}  // namespace lowbit::io
