@@ -238,3 +238,117 @@ TEST_CASE("GPTQ/AWQ: what the layouts cannot hold is refused with a message nami
   const auto v1 = from_gptq<pm4>(t, gptq_checkpoint::v1);
   CHECK(v1.params(0, 0).zero == 1.0f);
 }
+
+// ---------------------------------------------------------------- GGUF blocks
+
+#include <lowbit/io/interop_gguf.hpp>
+
+namespace {
+template <class PM>
+PM one_block_row(float scale, float zero, auto code) {
+  PM pm(1, 32, axis::oc);
+  std::vector<std::uint8_t> row(32);
+  for (int j = 0; j < 32; ++j) row[static_cast<std::size_t>(j)] = static_cast<std::uint8_t>(code(j));
+  pm.set_row_codes(0, row);
+  pm.stats().set(0, grid_params{scale, zero});
+  return pm;
+}
+std::vector<std::uint8_t> as_u8(const std::vector<std::byte>& b) {
+  std::vector<std::uint8_t> v(b.size());
+  std::memcpy(v.data(), b.data(), b.size());
+  return v;
+}
+using q4s = packed_matrix<bits<4>, group<oc, 32>, no_outliers, fp16_stats, symmetric>;
+using q4a = packed_matrix<bits<4>, group<oc, 32>>;
+using q8s = packed_matrix<bits<8>, group<oc, 32>, no_outliers, fp16_stats, symmetric>;
+}  // namespace
+
+TEST_CASE("GGUF export: Q4_0, Q4_1 and Q8_0 blocks byte by byte (ggml-common.h layouts, by hand)") {
+  // Q4_0: fp16 d = 0.5 (0x3800, little-endian), byte j = q[j] | q[j+16] << 4.
+  const auto b40 = as_u8(to_gguf_blocks(one_block_row<q4s>(0.5f, 8.0f, [](int j) { return (j * 5) % 16; }), gguf_type::q4_0));
+  REQUIRE(b40.size() == 18);
+  CHECK(b40[0] == 0x00);
+  CHECK(b40[1] == 0x38);
+  for (int j = 0; j < 16; ++j) REQUIRE(b40[static_cast<std::size_t>(2 + j)] == (((j * 5) % 16) | ((((j + 16) * 5) % 16) << 4)));
+  // Q4_1: d = 0.5, m = -s z = -1.5 (0xBE00), then the same nibbles.
+  const auto b41 = as_u8(to_gguf_blocks(one_block_row<q4a>(0.5f, 3.0f, [](int j) { return j % 16; }), gguf_type::q4_1));
+  REQUIRE(b41.size() == 20);
+  CHECK(b41[0] == 0x00);
+  CHECK(b41[1] == 0x38);
+  CHECK(b41[2] == 0x00);
+  CHECK(b41[3] == 0xBE);
+  for (int j = 0; j < 16; ++j) REQUIRE(b41[static_cast<std::size_t>(4 + j)] == (j | (j << 4)));
+  // Q8_0: d = 0.25 (0x3400), int8 q = code - 128.
+  const auto b80 = as_u8(to_gguf_blocks(one_block_row<q8s>(0.25f, 128.0f, [](int j) { return 128 + 4 * j - 64; }), gguf_type::q8_0));
+  REQUIRE(b80.size() == 34);
+  CHECK(b80[0] == 0x00);
+  CHECK(b80[1] == 0x34);
+  for (int j = 0; j < 32; ++j) REQUIRE(static_cast<std::int8_t>(b80[static_cast<std::size_t>(2 + j)]) == 4 * j - 64);
+}
+
+TEST_CASE("GGUF: a lowbit model written as Q4_0/Q8_0 reads back in llama.cpp's dequantization bit for bit") {
+  const Eigen::MatrixXf W = lowbit_test::gaussian(24, 256, 31);
+  const auto q4 = quantize<rtn<bits<4>, group<oc, 128>, symmetric>>(W);
+  const auto q8 = quantize<rtn<bits<8>, group<oc, 32>, symmetric>>(W);
+  const auto qa = quantize<rtn<bits<4>, group<oc, 32>>>(W);
+  gguf_writer w;
+  w.set_u32("general.quantization_version", 2);
+  add_packed(w, "blk.0.attn_q.weight", q4.packed(), gguf_type::q4_0);
+  add_packed(w, "blk.0.attn_k.weight", q8.packed(), gguf_type::q8_0);
+  add_packed(w, "blk.0.attn_v.weight", qa.packed(), gguf_type::q4_1);
+  const auto f = gguf_file::from_memory(w.bytes());
+  CHECK(f.tensor("blk.0.attn_q.weight").dims == std::vector<std::uint64_t>{256, 24});
+  REQUIRE(f.load_matrix("blk.0.attn_q.weight") == q4.dequantize());
+  REQUIRE(f.load_matrix("blk.0.attn_k.weight") == q8.dequantize());
+  // Q4_1 rounds m = -s z to fp16: within half an fp16 ulp of s z per weight.
+  const Eigen::MatrixXf v = f.load_matrix("blk.0.attn_v.weight"), vq = qa.dequantize();
+  REQUIRE((v - vq).cwiseAbs().maxCoeff() <= 1e-3f * vq.cwiseAbs().maxCoeff());
+
+  // Import gives the very same packed matrices back (groups of 128 = 4 blocks sharing d).
+  require_same(from_gguf<std::remove_cvref_t<decltype(q4.packed())>>(f, "blk.0.attn_q.weight"), q4.packed());
+  require_same(from_gguf<std::remove_cvref_t<decltype(q8.packed())>>(f, "blk.0.attn_k.weight"), q8.packed());
+  const auto back = from_gguf<q4a>(f, "blk.0.attn_v.weight");
+  REQUIRE(std::equal(back.codes().begin(), back.codes().end(), qa.codes().begin(), qa.codes().end()));
+  REQUIRE((back.dequantize() - v).cwiseAbs().maxCoeff() <= 1e-3f * v.cwiseAbs().maxCoeff());
+}
+
+TEST_CASE("GGUF import: ggml-quantized Q4_0/Q8_0 (negative d included) become exact lowbit matrices") {
+  const Eigen::MatrixXf W = lowbit_test::heavy_tailed(8, 96, 41);
+  gguf_writer w;
+  w.add_matrix("a", W, gguf_type::q4_0);
+  w.add_matrix("b", W, gguf_type::q8_0);
+  w.add_matrix("c", W, gguf_type::q4_1);
+  w.add_matrix("f", W, gguf_type::f16);
+  const auto f = gguf_file::from_memory(w.bytes());
+  const auto a = from_gguf<q4s>(f, "a");
+  bool negative = false;
+  for (auto s : a.stats().scales()) negative |= s.to_float() < 0.0f;
+  CHECK(negative);  // ggml's Q4_0 maps the signed extreme to code 0, so d < 0 happens
+  REQUIRE(a.dequantize() == f.load_matrix("a"));
+  REQUIRE(from_gguf<q8s>(f, "b").dequantize() == f.load_matrix("b"));
+  const Eigen::MatrixXf c = from_gguf<packed_matrix<bits<4>, group<oc, 32>, no_outliers, fp32_stats>>(f, "c").dequantize();
+  const Eigen::MatrixXf cref = f.load_matrix("c");
+  REQUIRE((c - cref).cwiseAbs().maxCoeff() <= 1e-5f * cref.cwiseAbs().maxCoeff());
+
+  REQUIRE_THROWS_WITH(from_gguf<q8s>(f, "a"), Catch::Contains("4-bit Q4_0") && Catch::Contains("bits<8>"));
+  REQUIRE_THROWS_WITH(from_gguf<q4s>(f, "c"), Catch::Contains("asymmetric"));
+  REQUIRE_THROWS_WITH(from_gguf<q4s>(f, "f"), Catch::Contains("F16"));
+  REQUIRE_THROWS_WITH((from_gguf<packed_matrix<bits<4>, group<oc, 64>, no_outliers, fp16_stats, symmetric>>(f, "a")),
+                      Catch::Contains("different scales"));
+}
+
+TEST_CASE("GGUF export: matrices without a block-exact form need an explicit requantize") {
+  const Eigen::MatrixXf W = lowbit_test::gaussian(8, 64, 51);
+  const auto q3 = quantize<rtn<bits<3>, group<oc, 32>>>(W);
+  REQUIRE_THROWS_WITH(to_gguf_blocks(q3.packed(), gguf_type::q4_0), Catch::Contains("requantize") && Catch::Contains("3"));
+  const auto qic = quantize<rtn<bits<4>, group<ic, 32>, symmetric>>(W);
+  REQUIRE_THROWS_WITH(to_gguf_blocks(qic.packed(), gguf_type::q4_0), Catch::Contains("axis oc"));
+  const auto q16 = quantize<rtn<bits<4>, group<oc, 16>, symmetric>>(W);
+  REQUIRE_THROWS_WITH(to_gguf_blocks(q16.packed(), gguf_type::q4_0), Catch::Contains("group size 16"));
+  // Requantized Q8_0 of a 3-bit matrix: ggml's rounding of the dequantized weights.
+  gguf_writer w;
+  add_packed(w, "x", q3.packed(), gguf_type::q8_0, gguf_export::requantize);
+  const auto f = gguf_file::from_memory(w.bytes());
+  const Eigen::MatrixXf x = f.load_matrix("x"), d3 = q3.dequantize();
+  REQUIRE((x - d3).cwiseAbs().maxCoeff() <= d3.cwiseAbs().maxCoeff() / 127.0f);
+}
