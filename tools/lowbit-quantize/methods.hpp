@@ -84,7 +84,7 @@ inline method_fn rtn_adapter(const method_options& o) {
     std::vector<std::unique_ptr<linear>> out;
     for (const auto& W : job.W)
       out.push_back(with_format(o, [&]<class B, class G>() {
-        return make_linear(static_cast<typename rtn<B, G>::packed_type&&>(quantize<rtn<B, G>>(W)), o);
+        return make_linear(quantize<rtn<B, G>>(W), o);
       }));
     return out;
   };
