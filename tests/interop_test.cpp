@@ -352,3 +352,23 @@ TEST_CASE("GGUF export: matrices without a block-exact form need an explicit req
   const Eigen::MatrixXf x = f.load_matrix("x"), d3 = q3.dequantize();
   REQUIRE((x - d3).cwiseAbs().maxCoeff() <= d3.cwiseAbs().maxCoeff() / 127.0f);
 }
+
+TEST_CASE("GPTQ/AWQ tensors in a safetensors checkpoint: written, listed, read back, checked") {
+  const Eigen::MatrixXf W = lowbit_test::gaussian(32, 64, 61);
+  using P = packed_matrix<bits<4>, group<oc, 32>>;
+  const auto q = quantize<rtn<bits<4>, group<oc, 32>>>(W);
+  safetensors_writer w;
+  add_gptq(w, "model.layers.0.self_attn.q_proj", to_gptq(q.packed(), gptq_checkpoint::v2));
+  add_awq(w, "model.layers.0.self_attn.k_proj", to_awq(q.packed()));
+  const auto f = safetensors_file::from_memory(w.bytes());
+  CHECK(f.tensor("model.layers.0.self_attn.q_proj.qweight").shape == std::vector<std::uint64_t>{8, 32});
+  CHECK(f.tensor("model.layers.0.self_attn.q_proj.qzeros").shape == std::vector<std::uint64_t>{2, 4});
+  CHECK(f.tensor("model.layers.0.self_attn.k_proj.qweight").shape == std::vector<std::uint64_t>{64, 4});
+  const auto g = read_gptq(f, "model.layers.0.self_attn.q_proj", 4, 32, false);
+  require_same(from_gptq<P>(g, gptq_checkpoint::v2), q.packed());
+  require_same(from_awq<P>(read_awq(f, "model.layers.0.self_attn.k_proj", 32)), q.packed());
+  REQUIRE_THROWS_WITH(read_gptq(f, "model.layers.0.self_attn.q_proj", 4, 16, false), Catch::Contains("group_size 16"));
+  REQUIRE_THROWS_WITH(read_gptq(f, "model.layers.0.self_attn.q_proj", 5, 32, false), Catch::Contains("bits=5"));
+  REQUIRE_THROWS_WITH(read_awq(f, "model.layers.0.self_attn.q_proj", 32), Catch::Contains("scales' shape"));
+  REQUIRE_THROWS_WITH(read_awq(f, "nope", 32), Catch::Contains("no tensor named 'nope.qweight'"));
+}

@@ -37,6 +37,7 @@
 
 #include "lowbit/core/error.hpp"
 #include "lowbit/format/packed_matrix.hpp"
+#include "lowbit/io/safetensors.hpp"
 
 namespace lowbit::io {
 
@@ -341,6 +342,92 @@ PM from_awq(const awq_tensors& t) {
     }
   }
   return pm;
+}
+
+// ---------------------------------------------------------------- safetensors
+
+namespace detail {
+inline const safetensors_tensor_info& int_layout_tensor(const safetensors_file& f, const std::string& name, st_dtype dt,
+                                                        std::size_t rank, const char* fmt) {
+  const auto& t = f.tensor(name);
+  lowbit::detail::require(t.dtype == dt && t.shape.size() == rank, fmt, " import: tensor '", name, "' is ",
+                          traits(t.dtype).name, " of rank ", t.shape.size(), ", expected ", traits(dt).name, " of rank ", rank);
+  for (auto d : t.shape)
+    lowbit::detail::require(d <= (std::uint64_t{1} << 31), fmt, " import: tensor '", name, "' dimension ", d, " is too large");
+  return t;
+}
+inline std::vector<std::uint64_t> udims(std::initializer_list<index> d) {
+  std::vector<std::uint64_t> v;
+  for (index x : d) v.push_back(static_cast<std::uint64_t>(x));
+  return v;
+}
+}  // namespace detail
+
+// `<prefix>.qweight`, `.qzeros`, `.scales`, `.g_idx` as GPTQ checkpoints name them.
+inline void add_gptq(safetensors_writer& w, std::string_view prefix, const gptq_tensors& t) {
+  const std::string p(prefix);
+  w.add<std::int32_t>(p + ".qweight", detail::udims({t.qweight_rows(), t.out_features}), t.qweight);
+  w.add<std::int32_t>(p + ".qzeros", detail::udims({t.groups(), t.qzeros_cols()}), t.qzeros);
+  w.add<half>(p + ".scales", detail::udims({t.groups(), t.out_features}), t.scales);
+  w.add<std::int32_t>(p + ".g_idx", detail::udims({t.in_features}), t.g_idx);
+}
+
+// Reads one GPTQ layer; bits, group_size and sym come from the checkpoint's quantize_config.
+inline gptq_tensors read_gptq(const safetensors_file& f, std::string_view prefix, int bits, int group_size, bool sym) {
+  lowbit::detail::require(is_supported_bit_width(bits), "GPTQ import: bits=", bits, " is not 2, 3, 4 or 8");
+  const std::string p(prefix);
+  const auto& qw = detail::int_layout_tensor(f, p + ".qweight", st_dtype::i32, 2, "GPTQ");
+  gptq_tensors t;
+  t.bits = bits;
+  t.group_size = group_size;
+  t.sym = sym;
+  lowbit::detail::require(qw.shape[0] * 32 % static_cast<std::uint64_t>(bits) == 0, "GPTQ import: qweight has ", qw.shape[0],
+                          " rows, not a whole number of ", bits, "-bit runs");
+  t.in_features = static_cast<index>(qw.shape[0] * 32 / static_cast<std::uint64_t>(bits));
+  t.out_features = static_cast<index>(qw.shape[1]);
+  const auto& qz = detail::int_layout_tensor(f, p + ".qzeros", st_dtype::i32, 2, "GPTQ");
+  const auto& sc = detail::int_layout_tensor(f, p + ".scales", st_dtype::f16, 2, "GPTQ");
+  lowbit::detail::require(group_size == -1 || group_size > 0, "GPTQ import: group_size ", group_size, " must be positive or -1");
+  if (t.in_features > 0) {
+    lowbit::detail::require(sc.shape == detail::udims({t.groups(), t.out_features}), "GPTQ import: '", p,
+                            ".scales' shape does not match qweight and group_size ", group_size);
+    lowbit::detail::require(qz.shape[0] == sc.shape[0], "GPTQ import: '", p, ".qzeros' and '", p, ".scales' disagree on the group count");
+  }
+  t.qweight = f.load<std::int32_t>(p + ".qweight");
+  t.qzeros = f.load<std::int32_t>(p + ".qzeros");
+  t.scales = f.load<half>(p + ".scales");
+  if (f.find(p + ".g_idx") != nullptr) {
+    (void)detail::int_layout_tensor(f, p + ".g_idx", st_dtype::i32, 1, "GPTQ");
+    t.g_idx = f.load<std::int32_t>(p + ".g_idx");
+  }
+  return t;
+}
+
+// `<prefix>.qweight`, `.qzeros`, `.scales` as AutoAWQ names them.
+inline void add_awq(safetensors_writer& w, std::string_view prefix, const awq_tensors& t) {
+  const std::string p(prefix);
+  w.add<std::int32_t>(p + ".qweight", detail::udims({t.in_features, t.out_features / 8}), t.qweight);
+  w.add<std::int32_t>(p + ".qzeros", detail::udims({t.groups(), t.out_features / 8}), t.qzeros);
+  w.add<half>(p + ".scales", detail::udims({t.groups(), t.out_features}), t.scales);
+}
+
+inline awq_tensors read_awq(const safetensors_file& f, std::string_view prefix, int group_size) {
+  const std::string p(prefix);
+  const auto& qw = detail::int_layout_tensor(f, p + ".qweight", st_dtype::i32, 2, "AWQ");
+  (void)detail::int_layout_tensor(f, p + ".qzeros", st_dtype::i32, 2, "AWQ");
+  const auto& sc = detail::int_layout_tensor(f, p + ".scales", st_dtype::f16, 2, "AWQ");
+  lowbit::detail::require(group_size == -1 || group_size > 0, "AWQ import: group_size ", group_size, " must be positive or -1");
+  awq_tensors t;
+  t.group_size = group_size;
+  t.in_features = static_cast<index>(qw.shape[0]);
+  t.out_features = static_cast<index>(qw.shape[1] * 8);
+  if (t.in_features > 0)
+    lowbit::detail::require(sc.shape == detail::udims({t.groups(), t.out_features}), "AWQ import: '", p,
+                            ".scales' shape does not match qweight and group_size ", group_size);
+  t.qweight = f.load<std::int32_t>(p + ".qweight");
+  t.qzeros = f.load<std::int32_t>(p + ".qzeros");
+  t.scales = f.load<half>(p + ".scales");
+  return t;
 }
 
 }  // namespace lowbit::io
