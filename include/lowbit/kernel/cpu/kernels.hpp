@@ -367,8 +367,103 @@ inline float sparse_dot(const std::uint16_t* v, const std::uint16_t* cols, index
 #endif
 }
 
+// ---- int8 activations: 32 u8 codes x 32 s8 activations per block, summed into int32 lanes ----
+// VNNI: vpdpbusd adds four u8*s8 products per lane with no intermediate saturation.
+// AVX2: vpmaddubsw (pairs into saturating int16) + vpmaddwd; exact while 2 * maxq * 127 <=
+// 32767, i.e. for codes of up to 7 bits, so 8-bit codes take the fp32 path there.
+inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+#if defined(LOWBIT_KERNEL_VNNI)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+#if defined(LOWBIT_KERNEL_VNNI)
+inline constexpr unsigned i8_widths = 0x11Cu;  // 2, 3, 4, 8 bits
+#else
+inline constexpr unsigned i8_widths = 0x01Cu;  // 2, 3, 4 bits
+#endif
+
+template <int Bits>
+inline __m256i block_u8x32(const std::uint8_t* p) {
+  __m128i lo, hi;
+  block_bytes<Bits>(p, lo, hi);
+  return _mm256_set_m128i(hi, lo);
+}
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <int Bits, int M>
+inline void row_i8(const std::uint8_t* row, const i8_rows_args& a, const float* s, index i0, float* out) {
+  constexpr int KI = M == 1 ? 4 : M == 2 ? 2 : 1;  // independent integer chains per vector
+  constexpr std::size_t bpb = 4 * Bits;
+  const index bpx = index{1} << a.xblock_shift;
+  __m256 facc[M];
+  for (int i = 0; i < M; ++i) facc[i] = _mm256_setzero_ps();
+  for (index b0 = 0, xb = 0; b0 < a.blocks; b0 += bpx, ++xb) {
+    const index b1 = b0 + bpx < a.blocks ? b0 + bpx : a.blocks;
+    __m256i iacc[M][KI];
+    for (int i = 0; i < M; ++i)
+      for (int k = 0; k < KI; ++k) iacc[i][k] = _mm256_setzero_si256();
+    index b = b0;
+    for (; b + KI <= b1; b += KI)
+      for (int k = 0; k < KI; ++k) {
+        const __m256i q = block_u8x32<Bits>(row + static_cast<std::size_t>(b + k) * bpb);
+        for (int i = 0; i < M; ++i)
+          iacc[i][k] = dot_u8s8(iacc[i][k], q,
+                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.xq + (i0 + i) * a.ldxq + 32 * (b + k))));
+      }
+    for (; b < b1; ++b) {
+      const __m256i q = block_u8x32<Bits>(row + static_cast<std::size_t>(b) * bpb);
+      for (int i = 0; i < M; ++i)
+        iacc[i][0] = dot_u8s8(iacc[i][0], q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.xq + (i0 + i) * a.ldxq + 32 * b)));
+    }
+    const float sg = s ? s[xb >> a.group_shift] : 1.0f;
+    for (int i = 0; i < M; ++i) {
+      __m256i t = iacc[i][0];
+      for (int k = 1; k < KI; ++k) t = _mm256_add_epi32(t, iacc[i][k]);
+      facc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_set1_ps(a.xscale[(i0 + i) * a.ldxs + xb] * sg), facc[i]);
+    }
+  }
+  for (int i = 0; i < M; ++i) out[i] = hsum(facc[i]);
+}
+
+template <int Bits>
+inline void i8_rows_t(const i8_rows_args& a) {
+  constexpr int tile = 4;
+  float out[tile];
+  for (index r = 0; r < a.rows; ++r) {
+    const std::uint8_t* row = a.codes + static_cast<std::size_t>(r) * a.row_bytes;
+    const float* s = a.s ? a.s + r * a.ld_stats : nullptr;
+    for (index i0 = 0; i0 < a.m; i0 += tile) {
+      const index mt = a.m - i0 < tile ? a.m - i0 : tile;
+      switch (mt) {
+        case 1: row_i8<Bits, 1>(row, a, s, i0, out); break;
+        case 2: row_i8<Bits, 2>(row, a, s, i0, out); break;
+        case 3: row_i8<Bits, 3>(row, a, s, i0, out); break;
+        default: row_i8<Bits, 4>(row, a, s, i0, out); break;
+      }
+      for (index i = 0; i < mt; ++i) a.y[(i0 + i) * a.ldy + r] = out[i];
+    }
+  }
+}
+
+inline void i8_rows(const i8_rows_args& a) {
+  switch (a.bits) {
+    case 2: i8_rows_t<2>(a); return;
+    case 3: i8_rows_t<3>(a); return;
+    case 4: i8_rows_t<4>(a); return;
+    default: i8_rows_t<8>(a); return;
+  }
+}
+
 inline const kernel_table& table() {
-  static const kernel_table t{id(), &f32_rows, &dot_f16, &sparse_dot, &generic::i8_rows, 0x11Cu};
+  static const kernel_table t{id(), &f32_rows, &dot_f16, &sparse_dot, &i8_rows, i8_widths};
   return t;
 }
 

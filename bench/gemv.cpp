@@ -1,0 +1,354 @@
+// bench/gemv: decode-time matrix-vector speed, judged against the machine's own memory
+// bandwidth, measured in the same process (performance.md):
+//   read_ceiling  streaming sum over a buffer >= 4x the last-level cache, all threads;
+//   eigen_fp32    Eigen GEMV/GEMM on fp32 weights, rows split over the same threads;
+//   fp16          fp16 weights, F16C conversion + FMA (lowbit's dot_f16 kernel);
+//   lowbit        packed_matrix GEMV/GEMM, fp32 activations (the default path);
+//   lowbit_int8   the same with activations quantized to int8 once per call.
+// gbps counts every byte the weight format stores (codes, stats, outliers).
+//
+//   gemv [--csv] [--quick] [--bits 2,3,4,8] [--layout oc,ic,oc+dense,oc+sparse] [--m 1,4,16]
+//        [--shape 4096x4096,...] [--kernel lowbit,lowbit_int8,fp16,eigen_fp32] [--threads N]
+//        [--isa generic|avx2|avx512|avx512_vnni] [--reps N]
+#include <lowbit/kernel/gemv.hpp>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using namespace lowbit;
+namespace cpu = lowbit::kernel::cpu;
+using idx = lowbit::index;
+
+namespace {
+
+struct options {
+  bool csv = false, quick = false;
+  std::vector<int> bits = {2, 3, 4, 8};
+  std::vector<std::string> layouts = {"oc", "ic", "oc+dense", "oc+sparse"};
+  std::vector<idx> ms = {1, 4, 16};
+  std::vector<std::pair<idx, idx>> shapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
+  std::vector<std::string> kernels = {"eigen_fp32", "fp16", "lowbit", "lowbit_int8"};
+  unsigned threads = 0;
+  int reps = 0;
+  std::string isa;
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string t; std::getline(ss, t, ',');)
+    if (!t.empty()) out.push_back(t);
+  return out;
+}
+
+[[noreturn]] void usage(const char* msg) {
+  std::fprintf(stderr,
+               "gemv: %s\nusage: gemv [--csv] [--quick] [--bits 2,3,4,8] [--layout oc,ic,oc+dense,oc+sparse]\n"
+               "            [--m 1,4,16] [--shape RxC,...] [--kernel eigen_fp32,fp16,lowbit,lowbit_int8]\n"
+               "            [--threads N] [--isa generic|avx2|avx512|avx512_vnni] [--reps N]\n",
+               msg);
+  std::exit(2);
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  bool shapes_given = false, m_given = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+      return argv[++i];
+    };
+    if (a == "--csv") o.csv = true;
+    else if (a == "--quick") o.quick = true;
+    else if (a == "--bits") { o.bits.clear(); for (auto& t : split(value())) o.bits.push_back(std::stoi(t)); }
+    else if (a == "--layout") o.layouts = split(value());
+    else if (a == "--kernel") o.kernels = split(value());
+    else if (a == "--m") { o.ms.clear(); m_given = true; for (auto& t : split(value())) o.ms.push_back(std::stol(t)); }
+    else if (a == "--shape") {
+      o.shapes.clear();
+      shapes_given = true;
+      for (auto& t : split(value())) {
+        const auto x = t.find('x');
+        if (x == std::string::npos) usage("a shape is ROWSxCOLS");
+        o.shapes.emplace_back(std::stol(t.substr(0, x)), std::stol(t.substr(x + 1)));
+      }
+    } else if (a == "--threads") o.threads = static_cast<unsigned>(std::stoul(value()));
+    else if (a == "--reps") o.reps = std::stoi(value());
+    else if (a == "--isa") o.isa = value();
+    else if (a == "--help" || a == "-h") usage("help");
+    else usage(("unknown option " + a).c_str());
+  }
+  for (int b : o.bits)
+    if (b != 2 && b != 3 && b != 4 && b != 8) usage("--bits takes 2, 3, 4, 8");
+  if (o.quick) {
+    if (!shapes_given) o.shapes = {{4096, 4096}, {11008, 4096}};
+    if (!m_given) o.ms = {1, 16};
+  }
+  if (o.reps == 0) o.reps = o.quick ? 7 : 25;
+  return o;
+}
+
+// Median wall time of fn() in microseconds, after one warm-up call.
+double median_us(int reps, const std::function<void()>& fn) {
+  fn();
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    const auto a = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
+  }
+  std::nth_element(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(t.size() / 2), t.end());
+  return t[t.size() / 2];
+}
+
+std::size_t llc_bytes() {
+  for (int i = 4; i >= 0; --i) {
+    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/size");
+    std::string s;
+    if (f >> s && !s.empty()) {
+      std::size_t v = std::stoul(s);
+      if (s.back() == 'K') v <<= 10;
+      if (s.back() == 'M') v <<= 20;
+      return v;
+    }
+  }
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+  const long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (v > 0) return static_cast<std::size_t>(v);
+#endif
+  return std::size_t{32} << 20;
+}
+
+// The read ceiling: every thread sums its contiguous slice of a buffer 4x the LLC (at least
+// 256 MiB), 8 independent accumulators so the loop is load-bound, not add-bound.
+double read_ceiling_gbps(int reps, double& us_out) {
+  const std::size_t bytes = std::max<std::size_t>(4 * llc_bytes(), std::size_t{256} << 20);
+  std::vector<std::uint64_t> buf(bytes / 8);
+  for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = i * 0x9E3779B97F4A7C15ull;
+  volatile std::uint64_t sink = 0;
+  const idx n = static_cast<idx>(buf.size());
+  us_out = median_us(reps, [&] {
+    std::vector<std::uint64_t> part(static_cast<std::size_t>(4 * num_threads() + 4), 0);
+    std::atomic<std::uint64_t> total{0};
+    parallel_for(n, 1 << 16, [&](idx b, idx e) {
+      std::uint64_t a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      idx i = b;
+      for (; i + 8 <= e; i += 8)
+        for (int k = 0; k < 8; ++k) a[k] += buf[static_cast<std::size_t>(i + k)];
+      for (; i < e; ++i) a[0] += buf[static_cast<std::size_t>(i)];
+      std::uint64_t s = 0;
+      for (auto v : a) s += v;
+      total += s;
+    });
+    sink = sink + total.load();
+  });
+  return static_cast<double>(bytes) / us_out / 1e3;
+}
+
+struct row {
+  std::string kernel;
+  idx rows, cols, m;
+  int bits;
+  std::string layout, isa;
+  unsigned threads;
+  double us, gbps, ceiling, fp32_us, fp16_us;
+};
+
+void print(const row& r, bool csv) {
+  const double frac = r.gbps / r.ceiling;
+  const double s32 = r.fp32_us > 0 ? r.fp32_us / r.us : 0.0, s16 = r.fp16_us > 0 ? r.fp16_us / r.us : 0.0;
+  if (csv) {
+    std::printf("%s,%td,%td,%td,%d,%s,%s,%u,%.1f,%.2f,%.2f,%.3f,%.2f,%.2f\n", r.kernel.c_str(), r.rows, r.cols, r.m,
+                r.bits, r.layout.c_str(), r.isa.c_str(), r.threads, r.us, r.gbps, r.ceiling, frac, s32, s16);
+  } else {
+    std::printf("%-12s %6td x %-6td m=%-3td %2d-bit %-16s %-12s %2u thr %10.1f us %7.2f GB/s %5.1f%% of ceiling"
+                "  x%-5.2f vs fp32  x%-5.2f vs fp16\n",
+                r.kernel.c_str(), r.rows, r.cols, r.m, r.bits, r.layout.c_str(), r.isa.c_str(), r.threads, r.us,
+                r.gbps, 100.0 * frac, s32, s16);
+  }
+  std::fflush(stdout);
+}
+
+bool wants(const std::vector<std::string>& list, const std::string& v) {
+  return std::find(list.begin(), list.end(), v) != list.end();
+}
+
+// Random codes and stats: every byte pattern is a valid packed block, and speed does not
+// depend on the values.
+template <class PM>
+PM make_packed(idx rows, idx cols, axis ax, const std::string& extra, idx& k_out, std::uint32_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::int32_t> weak;
+  if constexpr (std::is_same_v<typename PM::outlier_policy, dense_columns>) {
+    k_out = std::max<idx>(1, cols / 100);  // OWQ keeps ~1 % of the columns in fp16
+    for (idx j = 0; j < k_out; ++j) weak.push_back(static_cast<std::int32_t>(j * (cols / k_out)));
+  }
+  PM W(rows, cols, ax, weak);
+  auto codes = W.codes();
+  for (std::size_t i = 0; i + 8 <= codes.size(); i += 8) {
+    const std::uint64_t v = rng();
+    std::memcpy(codes.data() + i, &v, 8);
+  }
+  std::uniform_real_distribution<float> sc(0.001f, 0.01f);
+  for (idx i = 0; i < W.stat_rows() * W.stat_cols(); ++i) W.stats().set(i, grid_params{sc(rng), 7.0f});
+  if constexpr (std::is_same_v<typename PM::outlier_policy, dense_columns>) {
+    for (auto& v : W.outliers().values) v = half(0.01f);
+  }
+  if constexpr (std::is_same_v<typename PM::outlier_policy, sparse_outliers>) {
+    const double density = std::stod(extra) / 100.0;  // percent
+    std::bernoulli_distribution pick(density);
+    auto& o = W.outliers();
+    o.row_ptr.assign(1, 0u);
+    for (idx r = 0; r < rows; ++r) {
+      for (idx c = 0; c < cols; ++c)
+        if (pick(rng)) {
+          o.col.push_back(static_cast<std::uint16_t>(c));
+          o.values.push_back(half(0.05f));
+        }
+      o.row_ptr.push_back(static_cast<std::uint32_t>(o.col.size()));
+    }
+  }
+  return W;
+}
+
+struct baseline {
+  double fp32_us = 0, fp16_us = 0;
+};
+
+template <int B, class O>
+void bench_lowbit(const options& o, idx rows, idx cols, axis ax, const std::string& layout, const std::string& extra,
+                  double ceiling, const std::vector<baseline>& base, const std::vector<float>& X) {
+  using PM = packed_matrix<bits<B>, group<adaptive, 128>, O>;
+  idx k = 0;
+  const PM W = make_packed<PM>(rows, cols, ax, extra, k, 1234u + B);
+  std::string name = layout;
+  if constexpr (std::is_same_v<O, dense_columns>) name = "oc+dense" + std::to_string(k);
+  if constexpr (std::is_same_v<O, sparse_outliers>) name = "oc+sparse" + extra + "%";
+  const std::string isa(cpu::isa_name(cpu::active_table().id));
+  std::vector<float> Y(static_cast<std::size_t>(16 * rows));
+  for (std::size_t mi = 0; mi < o.ms.size(); ++mi) {
+    const idx m = o.ms[mi];
+    for (const char* kern : {"lowbit", "lowbit_int8"}) {
+      if (!wants(o.kernels, kern)) continue;
+      const gemm_options opt{std::strcmp(kern, "lowbit_int8") == 0 ? activations::int8 : activations::fp32, nullptr};
+      const double us = median_us(o.reps, [&] {
+        kernel::cpu::gemm(W, X.data(), Y.data(), m, opt);
+      });
+      const double gbps = static_cast<double>(W.stored_bytes()) / us / 1e3;
+      print({kern, rows, cols, m, B, name, isa, num_threads(), us, gbps, ceiling, base[mi].fp32_us, base[mi].fp16_us},
+            o.csv);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const options o = parse(argc, argv);
+  if (o.threads) set_num_threads(o.threads);
+  if (!o.isa.empty()) {
+    bool found = false;
+    for (int i = 0; i < cpu::isa_count; ++i)
+      if (cpu::isa_name(static_cast<cpu::isa>(i)) == o.isa) {
+        cpu::set_max_isa(static_cast<cpu::isa>(i));
+        found = true;
+      }
+    if (!found) usage("--isa takes generic, avx2, avx512 or avx512_vnni");
+  }
+  const std::string isa(cpu::isa_name(cpu::active_table().id));
+  const unsigned thr = num_threads();
+  if (o.csv) {
+    std::printf("kernel,rows,cols,m,bits,layout,isa,threads,median_us,gbps,ceiling_gbps,frac_of_ceiling,speedup_vs_fp32,speedup_vs_fp16\n");
+  } else {
+    std::printf("# bench/gemv: lowbit kernels on %s (detected %s), %u threads, Eigen %d.%d.%d (%s), LLC %zu MiB\n",
+                isa.c_str(), std::string(cpu::isa_name(cpu::detect_isa())).c_str(), thr, EIGEN_WORLD_VERSION,
+                EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse(), llc_bytes() >> 20);
+  }
+  double ceil_us = 0;
+  const double ceiling = read_ceiling_gbps(o.quick ? 5 : 11, ceil_us);
+  {
+    const std::size_t bytes = std::max<std::size_t>(4 * llc_bytes(), std::size_t{256} << 20);
+    print({"read_ceiling", 0, 0, 0, 0, "stream", "scalar", thr, ceil_us, ceiling, ceiling, 0, 0}, o.csv);
+    (void)bytes;
+  }
+  const cpu::kernel_table& K = cpu::active_table();
+  for (const auto& [rows, cols] : o.shapes) {
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> X(static_cast<std::size_t>(16 * cols));
+    for (auto& v : X) v = nd(rng);
+    std::vector<float> Y(static_cast<std::size_t>(16 * rows));
+    std::vector<baseline> base(o.ms.size());
+    // fp32 Eigen: rows split over the same pool; each task runs Eigen's GEMV/GEMM on its rows.
+    if (wants(o.kernels, "eigen_fp32")) {
+      Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> Wf =
+          Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>::Random(rows, cols);
+      for (std::size_t mi = 0; mi < o.ms.size(); ++mi) {
+        const idx m = o.ms[mi];
+        Eigen::Map<const Eigen::MatrixXf> Xm(X.data(), cols, m);  // column i = activation i
+        Eigen::Map<Eigen::MatrixXf> Ym(Y.data(), rows, m);
+        base[mi].fp32_us = median_us(o.reps, [&] {
+          parallel_for(rows, 64, [&](idx a, idx b) { Ym.middleRows(a, b - a).noalias() = Wf.middleRows(a, b - a) * Xm; });
+        });
+        const double gbps = 4.0 * static_cast<double>(rows * cols) / base[mi].fp32_us / 1e3;
+        print({"eigen_fp32", rows, cols, m, 32, "dense", "eigen", thr, base[mi].fp32_us, gbps, ceiling, base[mi].fp32_us,
+               0},
+              o.csv);
+      }
+    }
+    // fp16 weights: one row at a time through the dot_f16 kernel (vcvtph2ps + FMA).
+    if (wants(o.kernels, "fp16")) {
+      std::vector<std::uint16_t> Wh(static_cast<std::size_t>(rows * cols));
+      for (std::size_t i = 0; i < Wh.size(); ++i) Wh[i] = half(nd(rng) * 0.01f).bits;
+      for (std::size_t mi = 0; mi < o.ms.size(); ++mi) {
+        const idx m = o.ms[mi];
+        base[mi].fp16_us = median_us(o.reps, [&] {
+          parallel_for(rows, 64, [&](idx a, idx b) {
+            for (idx r = a; r < b; ++r)
+              for (idx i = 0; i < m; ++i) Y[static_cast<std::size_t>(i * rows + r)] = K.dot_f16(Wh.data() + r * cols, X.data() + i * cols, cols);
+          });
+        });
+        const double gbps = 2.0 * static_cast<double>(rows * cols) / base[mi].fp16_us / 1e3;
+        print({"fp16", rows, cols, m, 16, "dense", isa, thr, base[mi].fp16_us, gbps, ceiling, base[mi].fp32_us,
+               base[mi].fp16_us},
+              o.csv);
+      }
+    }
+    for (int b : o.bits)
+      for (const std::string& layout : o.layouts) {
+        const axis ax = layout.rfind("ic", 0) == 0 ? axis::ic : axis::oc;
+        auto run = [&]<int B>() {
+          if (layout == "oc" || layout == "ic")
+            bench_lowbit<B, no_outliers>(o, rows, cols, ax, layout, "", ceiling, base, X);
+          else if (layout == "oc+dense")
+            bench_lowbit<B, dense_columns>(o, rows, cols, ax, layout, "", ceiling, base, X);
+          else if (layout == "oc+sparse")
+            for (const char* d : {"0.5", "1", "2"}) bench_lowbit<B, sparse_outliers>(o, rows, cols, ax, layout, d, ceiling, base, X);
+          else
+            usage("--layout takes oc, ic, oc+dense, oc+sparse");
+        };
+        // Outlier stores are measured at 4 bits (their cost on top of the common format).
+        if (layout.find('+') != std::string::npos && b != 4) continue;
+        switch (b) {
+          case 2: run.template operator()<2>(); break;
+          case 3: run.template operator()<3>(); break;
+          case 4: run.template operator()<4>(); break;
+          default: run.template operator()<8>(); break;
+        }
+      }
+  }
+  return 0;
+}
