@@ -1,0 +1,486 @@
+#pragma once
+// CUDA kernels on a device_packed_matrix: Y = X · Ŵᵀ for m activation rows (GEMV at m = 1,
+// small-batch GEMM up to 16 rows per launch, larger m in chunks of 16), and dequantize().
+// fp16 activations and outputs, fp32 accumulation.
+//
+// Why tensor cores even at m = 1: decode is memory-bound, so the weight bytes decide the
+// time; but at m = 16 the same bytes feed 16x the multiply-adds, more than the CUDA cores
+// can issue in the time the bytes take to arrive. mma.sync.m16n8k16 does the products of 16
+// rows x 16 columns x 8 batch rows in one instruction, so m = 1..8 costs the same as m = 1
+// and m = 16 adds one mma per step (Marlin's observation, anchors.md A3).
+//
+// Work split. A block of 8 warps owns one band of 16 output rows; warp w takes the k-tiles
+// w, w + 8, ... (so the block streams consecutive 4 KiB of codes per step), keeps an fp32
+// accumulator fragment, adds its share of the OWQ dense columns and SpQR sparse outliers,
+// and the 8 partial sums are added in a fixed order through shared memory: the result is
+// deterministic (no atomics), unlike the split-K GEMV kernels of vLLM.
+//
+// Dequantization in registers: the 0x6400 trick makes an fp16 1024 + code with one AND/OR
+// (or a byte permute for 8 bits); subtracting 1024 is exact, then w = fma(code, s, b) with
+// the per-group fp16 scale s and bias b = -zero * s (device_packed_matrix.cuh).
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "lowbit/kernel/cuda/device_packed_matrix.cuh"
+
+namespace lowbit::kernel::cuda {
+
+inline constexpr int max_batch = 16;  // activation rows per launch (two mma n-tiles of 8)
+
+namespace detail_kernels {
+
+inline constexpr int warps = 8;   // split-K ways inside a block (one warp per k-tile stream)
+inline constexpr int unroll = 4;  // code loads in flight per thread before the first use
+
+struct gemm_params {
+  const std::uint8_t* codes;
+  const __half2* oc_stats;
+  const __half* ic_scale;
+  const __half* ic_bias;
+  const __half* x;       // activations of the low-bit columns: [m x ldx]
+  const __half* x_full;  // logical activations (outliers): [m x ldx_full]
+  __half* y;             // [m x ldy]
+  int m, ldx, ldx_full, ldy, rows, qcols, nkt, group, stat_cols, ld_ic, vec_x;
+  int nweak;
+  const std::int32_t* weak_cols;
+  const __half* weak_vals;
+  const std::uint32_t* row_ptr;
+  const std::uint16_t* sp_col;
+  const __half* sp_val;
+};
+
+__device__ __forceinline__ __half2 as_half2(std::uint32_t u) {
+  __half2 h;
+  std::memcpy(&h, &u, sizeof h);
+  return h;
+}
+__device__ __forceinline__ std::uint32_t as_u32(__half2 h) {
+  std::uint32_t u;
+  std::memcpy(&u, &h, sizeof u);
+  return u;
+}
+
+// A lane's codes of one tile: 4 * Bits bytes = Bits 32-bit words.
+template <int Bits>
+struct lane_codes {
+  std::uint32_t w[Bits];
+};
+
+// Streaming loads (evict-first: every code byte is read exactly once per call).
+template <int Bits>
+__device__ __forceinline__ void load_codes(lane_codes<Bits>& c, const std::uint8_t* tile, int lane) {
+  if constexpr (Bits == 4) {
+    const uint4 v = __ldcs(reinterpret_cast<const uint4*>(tile) + lane);
+    c.w[0] = v.x, c.w[1] = v.y, c.w[2] = v.z, c.w[3] = v.w;
+  } else if constexpr (Bits == 8) {
+    const uint4 a = __ldcs(reinterpret_cast<const uint4*>(tile) + 2 * lane);
+    const uint4 b = __ldcs(reinterpret_cast<const uint4*>(tile) + 2 * lane + 1);
+    c.w[0] = a.x, c.w[1] = a.y, c.w[2] = a.z, c.w[3] = a.w;
+    c.w[4] = b.x, c.w[5] = b.y, c.w[6] = b.z, c.w[7] = b.w;
+  } else {
+    const uint2 v = __ldcs(reinterpret_cast<const uint2*>(tile) + lane);
+    c.w[0] = v.x, c.w[1] = v.y;
+    if constexpr (Bits == 3) c.w[2] = __ldcs(reinterpret_cast<const unsigned*>(tile + 256) + lane);
+  }
+}
+
+// Codes of pair p at k-step t as fp16 (code0, code1) + 1024 in one 32-bit word.
+template <int Bits, int T, int P>
+__device__ __forceinline__ std::uint32_t pair_bits(const lane_codes<Bits>& c) {
+  if constexpr (Bits == 4) {
+    return ((c.w[T] >> (4 * P)) & 0x000F000Fu) | 0x64006400u;
+  } else if constexpr (Bits == 2) {
+    return ((c.w[T / 2] >> (2 * (4 * (T % 2) + P))) & 0x00030003u) | 0x64006400u;
+  } else if constexpr (Bits == 3) {
+    return ((c.w[T / 2] >> (2 * (4 * (T % 2) + P))) & 0x00030003u) | (((c.w[2] >> (4 * T + P)) & 0x00010001u) << 2) |
+           0x64006400u;
+  } else {
+    return __byte_perm(c.w[2 * T + P / 2], 0x64646464u, P % 2 ? 0x4342u : 0x4140u);
+  }
+}
+
+__device__ __forceinline__ void mma_16816(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The 16 consecutive activations [cb, cb + 16) of batch row n, as 8 words of half pairs.
+__device__ __forceinline__ void load_x(std::uint32_t (&xw)[8], const gemm_params& P, int n, int cb) {
+  const __half* src = P.x + static_cast<std::size_t>(n) * P.ldx + cb;
+  if (P.vec_x && cb + 16 <= P.qcols) {
+    const uint4 a = __ldg(reinterpret_cast<const uint4*>(src));
+    const uint4 b = __ldg(reinterpret_cast<const uint4*>(src) + 1);
+    xw[0] = a.x, xw[1] = a.y, xw[2] = a.z, xw[3] = a.w, xw[4] = b.x, xw[5] = b.y, xw[6] = b.z, xw[7] = b.w;
+  } else {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const __half lo = cb + 2 * i < P.qcols ? src[2 * i] : __float2half(0.0f);
+      const __half hi = cb + 2 * i + 1 < P.qcols ? src[2 * i + 1] : __float2half(0.0f);
+      xw[i] = as_u32(__halves2half2(lo, hi));
+    }
+  }
+}
+
+// One 16 x 64 tile: dequantize the lane's 32 weights and run 4 k-steps x NT mma.
+template <int Bits, int NT, stats_mode Mode>
+__device__ __forceinline__ void tile_mma(float (&acc)[NT][4], const lane_codes<Bits>& c, const gemm_params& P, int kt,
+                                         int row0, int g, int qi) {
+  const int cb = kt * tile_cols + 16 * qi;
+  std::uint32_t xw[NT][8];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) load_x(xw[nt], P, min(nt * 8 + g, P.m - 1), cb);
+
+  // Stats of the wide modes: fetched once per tile.
+  __half2 s_row[2], b_row[2];  // oc_wide: rows g, g + 8
+  std::uint32_t s_col[8], b_col[8];  // ic_wide: columns cb .. cb + 15
+  if constexpr (Mode == stats_mode::oc_wide) {
+    const int grp = min(cb / P.group, P.stat_cols - 1);
+    const __half2 a = __ldg(P.oc_stats + static_cast<std::size_t>(row0) * P.stat_cols + grp);
+    const __half2 b = __ldg(P.oc_stats + static_cast<std::size_t>(row0 + 8) * P.stat_cols + grp);
+    s_row[0] = __low2half2(a), b_row[0] = __high2half2(a);
+    s_row[1] = __low2half2(b), b_row[1] = __high2half2(b);
+  } else if constexpr (Mode == stats_mode::ic_wide) {
+    const std::size_t off = static_cast<std::size_t>((row0 - g) / P.group) * P.ld_ic + cb;
+    const uint4* ps = reinterpret_cast<const uint4*>(P.ic_scale + off);
+    const uint4* pb = reinterpret_cast<const uint4*>(P.ic_bias + off);
+    const uint4 s0 = __ldg(ps), s1 = __ldg(ps + 1), b0 = __ldg(pb), b1 = __ldg(pb + 1);
+    s_col[0] = s0.x, s_col[1] = s0.y, s_col[2] = s0.z, s_col[3] = s0.w;
+    s_col[4] = s1.x, s_col[5] = s1.y, s_col[6] = s1.z, s_col[7] = s1.w;
+    b_col[0] = b0.x, b_col[1] = b0.y, b_col[2] = b0.z, b_col[3] = b0.w;
+    b_col[4] = b1.x, b_col[5] = b1.y, b_col[6] = b1.z, b_col[7] = b1.w;
+  }
+  const __half2 k1024 = as_half2(0x64006400u);
+
+  auto weight = [&](std::uint32_t bits2, int t, int p) -> std::uint32_t {
+    const __half2 q = __hsub2(as_half2(bits2), k1024);
+    __half2 s, b;
+    if constexpr (Mode == stats_mode::oc_wide) {
+      s = s_row[p % 2], b = b_row[p % 2];
+    } else if constexpr (Mode == stats_mode::ic_wide) {
+      s = as_half2(s_col[2 * t + p / 2]), b = as_half2(b_col[2 * t + p / 2]);
+    } else if constexpr (Mode == stats_mode::oc_narrow) {
+      const int col = cb + 4 * t + 2 * (p / 2);
+      const int grp = min(col / P.group, P.stat_cols - 1);
+      const __half2 sb = __ldg(P.oc_stats + static_cast<std::size_t>(row0 + 8 * (p % 2)) * P.stat_cols + grp);
+      s = __low2half2(sb), b = __high2half2(sb);
+    } else {
+      const int col = cb + 4 * t + 2 * (p / 2);
+      const std::size_t off = static_cast<std::size_t>((row0 + 8 * (p % 2)) / P.group) * P.ld_ic + col;
+      s = __ldg(reinterpret_cast<const __half2*>(P.ic_scale + off));
+      b = __ldg(reinterpret_cast<const __half2*>(P.ic_bias + off));
+    }
+    return as_u32(__hfma2(q, s, b));
+  };
+
+#pragma unroll
+  for (int t = 0; t < 4; ++t) {
+    std::uint32_t a[4];
+    // (t and p must be compile-time constants for the bit positions: spelled out)
+    switch (t) {
+      case 0:
+        a[0] = weight(pair_bits<Bits, 0, 0>(c), 0, 0), a[1] = weight(pair_bits<Bits, 0, 1>(c), 0, 1);
+        a[2] = weight(pair_bits<Bits, 0, 2>(c), 0, 2), a[3] = weight(pair_bits<Bits, 0, 3>(c), 0, 3);
+        break;
+      case 1:
+        a[0] = weight(pair_bits<Bits, 1, 0>(c), 1, 0), a[1] = weight(pair_bits<Bits, 1, 1>(c), 1, 1);
+        a[2] = weight(pair_bits<Bits, 1, 2>(c), 1, 2), a[3] = weight(pair_bits<Bits, 1, 3>(c), 1, 3);
+        break;
+      case 2:
+        a[0] = weight(pair_bits<Bits, 2, 0>(c), 2, 0), a[1] = weight(pair_bits<Bits, 2, 1>(c), 2, 1);
+        a[2] = weight(pair_bits<Bits, 2, 2>(c), 2, 2), a[3] = weight(pair_bits<Bits, 2, 3>(c), 2, 3);
+        break;
+      default:
+        a[0] = weight(pair_bits<Bits, 3, 0>(c), 3, 0), a[1] = weight(pair_bits<Bits, 3, 1>(c), 3, 1);
+        a[2] = weight(pair_bits<Bits, 3, 2>(c), 3, 2), a[3] = weight(pair_bits<Bits, 3, 3>(c), 3, 3);
+        break;
+    }
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) mma_16816(acc[nt], a, xw[nt][2 * t], xw[nt][2 * t + 1]);
+  }
+}
+
+// acc[nt][2 rr + h] belongs to row row0 + 8 rr and batch row nt * 8 + 2 qi + h.
+template <int NT>
+__device__ __forceinline__ void add_outliers(float (&acc)[NT][4], const gemm_params& P, int row0, int qi, int warp) {
+  if (P.nweak > 0) {
+    for (int j = warp; j < P.nweak; j += warps) {
+      const int col = P.weak_cols[j];
+#pragma unroll
+      for (int rr = 0; rr < 2; ++rr) {
+        const int row = row0 + 8 * rr;
+        if (row >= P.rows) continue;
+        const float v = __half2float(P.weak_vals[static_cast<std::size_t>(row) * P.nweak + j]);
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int n = min(nt * 8 + 2 * qi + h, P.m - 1);
+            acc[nt][2 * rr + h] += v * __half2float(P.x_full[static_cast<std::size_t>(n) * P.ldx_full + col]);
+          }
+      }
+    }
+  }
+  if (P.row_ptr != nullptr) {
+#pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      const int row = row0 + 8 * rr;
+      if (row >= P.rows) continue;
+      const std::uint32_t end = P.row_ptr[row + 1];
+      for (std::uint32_t e = P.row_ptr[row] + static_cast<std::uint32_t>(warp); e < end; e += warps) {
+        const float v = __half2float(P.sp_val[e]);
+        const int col = P.sp_col[e];
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int n = min(nt * 8 + 2 * qi + h, P.m - 1);
+            acc[nt][2 * rr + h] += v * __half2float(P.x_full[static_cast<std::size_t>(n) * P.ldx_full + col]);
+          }
+      }
+    }
+  }
+}
+
+template <int Bits, int NT, stats_mode Mode>
+__global__ void __launch_bounds__(warps * 32) gemm_kernel(const gemm_params P) {
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int warp = static_cast<int>(threadIdx.x) >> 5;
+  const int g = lane >> 2, qi = lane & 3;
+  const int rt = static_cast<int>(blockIdx.x);
+  const int row0 = rt * tile_rows + g;
+  constexpr int tb = tile_bytes(Bits);
+  const std::uint8_t* band = P.codes + static_cast<std::size_t>(rt) * P.nkt * tb;
+
+  float acc[NT][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
+
+  for (int kt0 = warp; kt0 < P.nkt; kt0 += warps * unroll) {
+    lane_codes<Bits> c[unroll];
+#pragma unroll
+    for (int u = 0; u < unroll; ++u) {
+      const int kt = kt0 + u * warps;
+      if (kt < P.nkt) load_codes<Bits>(c[u], band + static_cast<std::size_t>(kt) * tb, lane);
+    }
+#pragma unroll
+    for (int u = 0; u < unroll; ++u) {
+      const int kt = kt0 + u * warps;
+      if (kt < P.nkt) tile_mma<Bits, NT, Mode>(acc, c[u], P, kt, row0, g, qi);
+    }
+  }
+  add_outliers<NT>(acc, P, row0, qi, warp);
+
+  // Fixed-order reduction of the 8 warps' partial sums.
+  __shared__ float red[warps][NT * 4][32];
+#pragma unroll
+  for (int i = 0; i < NT * 4; ++i) red[warp][i][lane] = acc[i / 4][i % 4];
+  __syncthreads();
+  for (int i = warp; i < NT * 4; i += warps) {
+    float sum = 0.0f;
+#pragma unroll
+    for (int w = 0; w < warps; ++w) sum += red[w][i][lane];
+    const int row = row0 + 8 * ((i % 4) / 2);
+    const int n = (i / 4) * 8 + 2 * qi + (i % 2);
+    if (row < P.rows && n < P.m) P.y[static_cast<std::size_t>(n) * P.ldy + row] = __float2half_rn(sum);
+  }
+}
+
+// OWQ: the low-bit part's activations, compacted (and zero-padded to ld columns).
+template <class H>
+__global__ void gather_columns_kernel(const H* __restrict__ x, int ldx_full, const std::int32_t* __restrict__ map,
+                                      int qcols, int ld, int m, H* __restrict__ out) {
+  const std::size_t total = static_cast<std::size_t>(m) * ld;
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const int n = static_cast<int>(i / static_cast<std::size_t>(ld));
+    const int qc = static_cast<int>(i % static_cast<std::size_t>(ld));
+    out[i] = qc < qcols ? x[static_cast<std::size_t>(n) * ldx_full + map[qc]] : H(0.0f);
+  }
+}
+
+// Weak columns into a dequantized matrix; sparse outliers added (one thread per row, so
+// repeated entries of a row would still add in order).
+template <class H>
+__global__ void scatter_weak_kernel(const std::int32_t* cols, const H* vals, int k, int rows, H* out, int ld_out) {
+  const std::size_t total = static_cast<std::size_t>(rows) * k;
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const std::size_t r = i / static_cast<std::size_t>(k);
+    out[r * ld_out + cols[i % static_cast<std::size_t>(k)]] = vals[i];
+  }
+}
+template <class H>
+__global__ void add_sparse_kernel(const std::uint32_t* row_ptr, const std::uint16_t* col, const H* val, int rows, H* out,
+                                  int ld_out) {
+  for (int r = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); r < rows; r += static_cast<int>(gridDim.x * blockDim.x))
+    for (std::uint32_t e = row_ptr[r]; e < row_ptr[r + 1]; ++e) {
+      H& o = out[static_cast<std::size_t>(r) * ld_out + col[e]];
+      o = __float2half_rn(__half2float(o) + __half2float(val[e]));
+    }
+}
+
+template <int Bits>
+__global__ void dequantize_kernel(const std::uint8_t* codes, const __half2* oc_stats, const __half* ic_scale,
+                                  const __half* ic_bias, const std::int32_t* map, int is_oc, int rows, int qcols,
+                                  int nkt, int group, int stat_cols, int ld_ic, __half* out, int ld_out) {
+  const std::size_t total = static_cast<std::size_t>(rows) * qcols;
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const int r = static_cast<int>(i / static_cast<std::size_t>(qcols));
+    const int qc = static_cast<int>(i % static_cast<std::size_t>(qcols));
+    const std::uint8_t* tile = codes + (static_cast<std::size_t>(r / tile_rows) * nkt + qc / tile_cols) * tile_bytes(Bits);
+    const unsigned code = get_code(tile, Bits, r % tile_rows, qc % tile_cols);
+    __half s, b;
+    if (is_oc) {
+      const __half2 sb = oc_stats[static_cast<std::size_t>(r) * stat_cols + min(qc / group, stat_cols - 1)];
+      s = __low2half(sb), b = __high2half(sb);
+    } else {
+      const std::size_t off = static_cast<std::size_t>(r / group) * ld_ic + qc;
+      s = ic_scale[off], b = ic_bias[off];
+    }
+    const int col = map != nullptr ? map[qc] : qc;
+    out[static_cast<std::size_t>(r) * ld_out + col] = __hfma(__uint2half_rn(code), s, b);
+  }
+}
+
+
+inline int grid_for(std::size_t work, int threads) {
+  const std::size_t blocks = (work + threads - 1) / threads;
+  return static_cast<int>(blocks < 65536 ? (blocks > 0 ? blocks : 1) : 65536);
+}
+
+template <int Bits, int NT>
+void launch_gemm(stats_mode mode, const gemm_params& P, int blocks, cudaStream_t stream) {
+  switch (mode) {
+    case stats_mode::oc_wide:
+      gemm_kernel<Bits, NT, stats_mode::oc_wide><<<blocks, warps * 32, 0, stream>>>(P);
+      break;
+    case stats_mode::ic_wide:
+      gemm_kernel<Bits, NT, stats_mode::ic_wide><<<blocks, warps * 32, 0, stream>>>(P);
+      break;
+    case stats_mode::oc_narrow:
+      gemm_kernel<Bits, NT, stats_mode::oc_narrow><<<blocks, warps * 32, 0, stream>>>(P);
+      break;
+    case stats_mode::ic_narrow:
+      gemm_kernel<Bits, NT, stats_mode::ic_narrow><<<blocks, warps * 32, 0, stream>>>(P);
+      break;
+  }
+  check_launch("lowbit::kernel::cuda::gemm_kernel");
+}
+
+template <int Bits>
+void launch_gemm_bits(int nt, stats_mode mode, const gemm_params& P, int blocks, cudaStream_t stream) {
+  if (nt == 1) launch_gemm<Bits, 1>(mode, P, blocks, stream);
+  else launch_gemm<Bits, 2>(mode, P, blocks, stream);
+}
+
+}  // namespace detail_kernels
+
+// Y = X · Ŵᵀ: X is [m x cols], Y is [m x rows], both fp16 row-major in device memory.
+// Asynchronous on `stream` (launch errors are reported at once, execution errors at the
+// caller's next checked synchronisation). OWQ matrices use a stream-ordered scratch buffer.
+inline void gemm(const device_packed_matrix& W, const __half* X, __half* Y, index m, cudaStream_t stream = nullptr) {
+  using namespace detail_kernels;
+  lowbit::detail::require(m >= 1, "cuda::gemm: batch size m = ", m, " must be >= 1");
+  lowbit::detail::require(W.bits() != 0, "cuda::gemm: the device matrix is empty (use upload())");
+  lowbit::detail::require(X != nullptr && Y != nullptr, "cuda::gemm: X and Y must be device pointers, got null");
+  const bool owq = W.weak_count() > 0;
+  const index ld_gather = W.padded_cols();
+  __half* scratch = nullptr;
+  if (owq)
+    LOWBIT_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&scratch),
+                                      static_cast<std::size_t>(std::min<index>(m, max_batch) * ld_gather) * sizeof(__half), stream));
+  for (index m0 = 0; m0 < m; m0 += max_batch) {
+    const int mc = static_cast<int>(std::min<index>(max_batch, m - m0));
+    gemm_params P{};
+    P.codes = W.codes().data();
+    P.oc_stats = W.oc_stats().data();
+    P.ic_scale = W.ic_scale().data();
+    P.ic_bias = W.ic_bias().data();
+    P.x_full = X + m0 * W.cols();
+    P.ldx_full = static_cast<int>(W.cols());
+    if (owq) {
+      gather_columns_kernel<__half><<<grid_for(static_cast<std::size_t>(mc * ld_gather), 256), 256, 0, stream>>>(
+          P.x_full, P.ldx_full, W.column_map().data(), static_cast<int>(W.quantized_cols()), static_cast<int>(ld_gather), mc,
+          scratch);
+      check_launch("lowbit::kernel::cuda::gather_columns_kernel");
+      P.x = scratch;
+      P.ldx = static_cast<int>(ld_gather);
+    } else {
+      P.x = P.x_full;
+      P.ldx = P.ldx_full;
+    }
+    P.vec_x = (P.ldx % 8 == 0 && reinterpret_cast<std::uintptr_t>(P.x) % 16 == 0) ? 1 : 0;
+    P.y = Y + m0 * W.rows();
+    P.ldy = static_cast<int>(W.rows());
+    P.m = mc;
+    P.rows = static_cast<int>(W.rows());
+    P.qcols = static_cast<int>(W.quantized_cols());
+    P.nkt = static_cast<int>(W.k_tiles());
+    P.group = static_cast<int>(W.group_size());
+    P.stat_cols = static_cast<int>(W.stat_cols());
+    P.ld_ic = static_cast<int>(W.padded_cols());
+    P.nweak = static_cast<int>(W.weak_count());
+    P.weak_cols = W.weak_columns().data();
+    P.weak_vals = W.weak_values().data();
+    P.row_ptr = W.sparse_count() > 0 ? W.sparse_row_ptr().data() : nullptr;
+    P.sp_col = W.sparse_columns().data();
+    P.sp_val = W.sparse_values().data();
+    const int nt = mc <= 8 ? 1 : 2;
+    const int blocks = static_cast<int>(W.row_tiles());
+    switch (W.bits()) {
+      case 2: launch_gemm_bits<2>(nt, W.mode(), P, blocks, stream); break;
+      case 3: launch_gemm_bits<3>(nt, W.mode(), P, blocks, stream); break;
+      case 4: launch_gemm_bits<4>(nt, W.mode(), P, blocks, stream); break;
+      default: launch_gemm_bits<8>(nt, W.mode(), P, blocks, stream); break;
+    }
+  }
+  if (owq) LOWBIT_CUDA_CHECK(cudaFreeAsync(scratch, stream));
+}
+
+// y = Ŵ x (m = 1).
+inline void gemv(const device_packed_matrix& W, const __half* x, __half* y, cudaStream_t stream = nullptr) {
+  gemm(W, x, y, 1, stream);
+}
+
+// The fp16 matrix [rows x cols] (row-major) the device form stands for: the dense fallback
+// for large batches (dequantize once, then a cuBLAS GEMM), and the layout's test oracle.
+inline void dequantize(const device_packed_matrix& W, __half* out, cudaStream_t stream = nullptr) {
+  using namespace detail_kernels;
+  lowbit::detail::require(W.bits() != 0, "cuda::dequantize: the device matrix is empty (use upload())");
+  const std::size_t n = static_cast<std::size_t>(W.rows() * W.quantized_cols());
+  const int blocks = grid_for(n, 256);
+  const int is_oc = W.group_axis() == axis::oc ? 1 : 0;
+  const int rows = static_cast<int>(W.rows()), qcols = static_cast<int>(W.quantized_cols());
+  const int ld = static_cast<int>(W.cols());
+  const std::int32_t* map = W.weak_count() > 0 ? W.column_map().data() : nullptr;
+#define LOWBIT_DQ(B)                                                                                                    \
+  dequantize_kernel<B><<<blocks, 256, 0, stream>>>(W.codes().data(), W.oc_stats().data(), W.ic_scale().data(),          \
+                                                   W.ic_bias().data(), map, is_oc, rows, qcols,                        \
+                                                   static_cast<int>(W.k_tiles()), static_cast<int>(W.group_size()),    \
+                                                   static_cast<int>(W.stat_cols()), static_cast<int>(W.padded_cols()), \
+                                                   out, ld)
+  switch (W.bits()) {
+    case 2: LOWBIT_DQ(2); break;
+    case 3: LOWBIT_DQ(3); break;
+    case 4: LOWBIT_DQ(4); break;
+    default: LOWBIT_DQ(8); break;
+  }
+#undef LOWBIT_DQ
+  check_launch("lowbit::kernel::cuda::dequantize_kernel");
+  if (W.weak_count() > 0) {
+    scatter_weak_kernel<__half><<<grid_for(static_cast<std::size_t>(rows * W.weak_count()), 256), 256, 0, stream>>>(
+        W.weak_columns().data(), W.weak_values().data(), static_cast<int>(W.weak_count()), rows, out, ld);
+    check_launch("lowbit::kernel::cuda::scatter_weak_kernel");
+  }
+  if (W.sparse_count() > 0) {
+    add_sparse_kernel<__half><<<grid_for(static_cast<std::size_t>(rows), 128), 128, 0, stream>>>(
+        W.sparse_row_ptr().data(), W.sparse_columns().data(), W.sparse_values().data(), rows, out, ld);
+    check_launch("lowbit::kernel::cuda::add_sparse_kernel");
+  }
+}
+
+}  // namespace lowbit::kernel::cuda
