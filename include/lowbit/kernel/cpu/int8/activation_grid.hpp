@@ -59,8 +59,10 @@ struct cluster_activation_grid {
     for (std::size_t c = 0; c + 1 < offsets.size(); ++c)
       detail::require(offsets[c] < offsets[c + 1], "cluster_activation_grid: cluster ", c, " is empty");
     for (const grid_params& p : params)
-      detail::require(p.scale > 0.0f && std::isfinite(p.scale) && std::isfinite(p.zero) && p.zero == std::nearbyint(p.zero),
-                      "cluster_activation_grid: every cluster needs a positive finite scale and an integral zero");
+      detail::require(p.scale > 0.0f && std::isfinite(p.scale) && std::isfinite(p.zero) &&
+                          p.zero == std::nearbyint(p.zero) && std::abs(p.zero) <= 4194304.0f,
+                      "cluster_activation_grid: every cluster needs a positive finite scale and an integral zero "
+                      "with |zero| <= 2^22 (the integer path's exactness bound)");
   }
 
   // Builds the grid from per-channel calibration ranges given in the (reordered) channel

@@ -3,7 +3,7 @@
 //   avx512_vnni  vpdpbusd: 64 u8 x s8 products summed into 16 int32 lanes per instruction
 //                (AVX-512 VNNI + BW + VL; Ice Lake, Zen 4 and later);
 //   avx2         vpmaddubsw + vpmaddwd: the same u8 x s8 products via int16 pair sums
-//                (any x86-64 since Haswell);
+//                (any x86-64 since Haswell; with FMA for the scaling step);
 //   scalar       the portable reference every path is tested against.
 // xsimd 8.1 has no int8 dot product and no VNNI arch tag, so each path is written with
 // intrinsics inside functions marked __attribute__((target(...))): that works header-only,
@@ -38,11 +38,11 @@ inline bool int8_isa_available(int8_isa i) {
   switch (i) {
     case int8_isa::scalar: return true;
 #if LOWBIT_INT8_X86 && (defined(__GNUC__) || defined(__clang__))
-    case int8_isa::avx2: return __builtin_cpu_supports("avx2");
+    case int8_isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case int8_isa::avx512_vnni:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-             __builtin_cpu_supports("avx2");
+             __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
     default: return false;
   }

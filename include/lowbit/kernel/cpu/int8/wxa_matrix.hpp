@@ -16,7 +16,7 @@
 //     outliers; segments = its groups ∩ the clusters.
 // Storage: codes row-major, each segment zero-padded to a multiple of 32 columns (see
 // kernel/cpu/int8/dot.hpp); weights of <= 4 bits as nibbles, 8-bit as bytes; per
-// (row, segment) a float scale, an int32 zero and the int32 sum of codes. Activation codes
+// (row, segment) a float scale, an int32 zero and k_w = n z_w - sum of codes. Activation codes
 // are stored shifted to s8 (8-bit codes minus 128) because vpdpbusd multiplies u8 by s8.
 //
 // Float results do not depend on the ISA path: the kernels return the same integers, and
@@ -117,11 +117,11 @@ class wxa_matrix {
   index segment_count() const { return static_cast<index>(segs_.size()); }
   bool nibbles() const { return wbits_ <= 4; }
 
-  // Every byte the weight side stores (codes with padding, per (row, segment) scale, zero and
-  // code sum); the activation grid's few bytes are counted too.
+  // Every byte the weight side stores (codes with padding; per (row, segment) scale, zero and
+  // k_w = n z_w - sum(w), in blocks of 4 rows); the activation grid's few bytes too.
   std::size_t stored_bytes() const {
     return codes_.size() + wscale_.size() * sizeof(float) + wzero_.size() * sizeof(std::int32_t) +
-           wsum_.size() * sizeof(std::int32_t) + grid_.params.size() * sizeof(grid_params);
+           wk_.size() * sizeof(std::int32_t) + grid_.params.size() * sizeof(grid_params);
   }
   double bits_per_weight() const {
     return 8.0 * static_cast<double>(stored_bytes()) / (static_cast<double>(rows_) * static_cast<double>(cols_));
@@ -129,12 +129,13 @@ class wxa_matrix {
 
   // Weight code of (row, logical column).
   int code(index r, index c) const {
-    const segment& g = segs_[static_cast<std::size_t>(segment_of_[static_cast<std::size_t>(c)])];
-    return kernel::int8::weight_code(codes_.data() + static_cast<std::size_t>(r) * row_bytes_,
-                                     g.padded_begin + (c - g.begin), nibbles());
+    const index s = segment_of_[static_cast<std::size_t>(c)];
+    const segment& g = segs_[static_cast<std::size_t>(s)];
+    return kernel::int8::weight_code(codes_.data() + static_cast<std::size_t>(r) * row_bytes_, g.padded_begin,
+                                     seg_begin_[static_cast<std::size_t>(s) + 1], g.padded_begin + (c - g.begin), nibbles());
   }
   grid_params weight_params(index r, index s) const {
-    const std::size_t i = static_cast<std::size_t>(r * segment_count() + s);
+    const std::size_t i = stat_slot(r, s);
     return {wscale_[i], static_cast<float>(wzero_[i])};
   }
 
@@ -173,27 +174,18 @@ class wxa_matrix {
     }
   }
 
-  // Raw integer dots for rows [r0, r1): out[(r - r0) * segment_count() + s].
+  // Raw integer dots for rows [r0, r1): out[(r - r0) * segment_count() + s] (row-major; the
+  // kernels' own blocked layout is converted here).
   void dot(const activations& a, index r0, index r1, std::span<std::int32_t> out, int8_isa isa = int8_isa::best) const {
     detail::require(r0 >= 0 && r0 <= r1 && r1 <= rows_, "wxa_matrix::dot: rows [", r0, ", ", r1, ") out of [0, ", rows_, ")");
     detail::require(static_cast<index>(out.size()) >= (r1 - r0) * segment_count(), "wxa_matrix::dot: output too small");
     detail::require(static_cast<index>(a.codes.size()) == padded_cols_, "wxa_matrix::dot: activations of another layout");
-    kernel::int8::dot_rows(resolve_int8_isa(isa), dot_args(a), r0, r1, out.data());
-  }
-
-  // y[r] from row r's integer dots: the zero-point expansion in int64, then the scales, in
-  // segment order.
-  float combine_row(index r, const std::int32_t* dots, const activations& a) const {
-    double y = 0.0;
-    const index S = segment_count();
-    for (index s = 0; s < S; ++s) {
-      const std::size_t i = static_cast<std::size_t>(r * S + s);
-      const std::int64_t zw = wzero_[i], za = act_zero_[static_cast<std::size_t>(s)];
-      const std::int64_t n = segs_[static_cast<std::size_t>(s)].end - segs_[static_cast<std::size_t>(s)].begin;
-      const std::int64_t v = static_cast<std::int64_t>(dots[s]) - za * wsum_[i] - zw * a.sums[static_cast<std::size_t>(s)] + n * zw * za;
-      y += static_cast<double>(wscale_[i] * act_scale_[static_cast<std::size_t>(s)]) * static_cast<double>(v);
-    }
-    return static_cast<float>(y);
+    const index S = segment_count(), start = r0 / kernel::int8::row_block * kernel::int8::row_block;
+    std::vector<std::int32_t> blk(static_cast<std::size_t>(blocked_size(r1 - start)));
+    kernel::int8::dot_rows(resolve_int8_isa(isa), dot_args(a), start, r1, blk.data());
+    for (index r = r0; r < r1; ++r)
+      for (index s = 0; s < S; ++s)
+        out[static_cast<std::size_t>((r - r0) * S + s)] = blk[static_cast<std::size_t>(kernel::int8::blocked(r - start, s, S))];
   }
 
   // y = W_hat · Q_A(x): x in the reordered channel order.
@@ -214,16 +206,29 @@ class wxa_matrix {
            Y.subspan(static_cast<std::size_t>(i * rows_), static_cast<std::size_t>(rows_)), isa);
   }
 
+  // The kernels on already quantized activations: integer dots per block of rows, then the
+  // scaling step (kernel/cpu/int8/dot.hpp, combine_rows) while the dots are still in L1.
   void run(const activations& a, std::span<float> y, int8_isa isa) const {
     const kernel::int8::dot_args args = dot_args(a);
     const index S = segment_count();
-    parallel_for(rows_, 64, [&](index r0, index r1) {
-      constexpr index tile = 16;
-      std::vector<std::int32_t> dots(static_cast<std::size_t>(tile * S));
-      for (index t = r0; t < r1; t += tile) {
-        const index te = std::min(r1, t + tile);
+    std::vector<double> asum(a.sums.begin(), a.sums.end());
+    const index blocks = (rows_ + kernel::int8::row_block - 1) / kernel::int8::row_block;
+    parallel_for(blocks, 16, [&](index b0, index b1) {
+      constexpr index tile = 4 * kernel::int8::row_block;
+      std::vector<std::int32_t> dots(static_cast<std::size_t>(blocked_size(tile)));
+      for (index t = b0 * kernel::int8::row_block; t < std::min(rows_, b1 * kernel::int8::row_block); t += tile) {
+        const index te = std::min({rows_, t + tile, b1 * kernel::int8::row_block});
         kernel::int8::dot_rows(isa, args, t, te, dots.data());
-        for (index r = t; r < te; ++r) y[static_cast<std::size_t>(r)] = combine_row(r, dots.data() + (r - t) * S, a);
+        kernel::int8::combine_args c;
+        const std::size_t base = stat_slot(t, 0);
+        c.sw = wscale_.data() + base;
+        c.zw = wzero_.data() + base;
+        c.kw = wk_.data() + base;
+        c.sa = act_scale_.data();
+        c.za = act_zero_.data();
+        c.asum = asum.data();
+        c.nseg = S;
+        kernel::int8::combine_rows(isa, c, te - t, dots.data(), y.data() + t);
       }
     });
   }
@@ -256,22 +261,31 @@ class wxa_matrix {
     seg_begin_.push_back(padded_cols_);
     row_bytes_ = static_cast<std::size_t>(nibbles() ? padded / 2 : padded);
     codes_.assign(static_cast<std::size_t>(rows) * row_bytes_, 0);
-    const std::size_t n = static_cast<std::size_t>(rows) * segs_.size();
-    wscale_.resize(n);
-    wzero_.resize(n);
-    wsum_.resize(n);
+    const std::size_t n = static_cast<std::size_t>(blocked_size(rows));
+    wscale_.assign(n, 0.0f);
+    wzero_.assign(n, 0);
+    wk_.assign(n, 0);
     for (const segment& g : segs_) {
       const grid_params p = grid_.params[static_cast<std::size_t>(g.cluster)];
       act_scale_.push_back(p.scale);
-      act_zero_.push_back(static_cast<std::int32_t>(p.zero) - act_offset_);
+      act_zero_.push_back(static_cast<double>(static_cast<std::int32_t>(p.zero) - act_offset_));
     }
     const int amax = grid_.bits == 8 ? 128 : grid_.max_code();
     maddubs_exact_ = 2 * ((1 << wbits_) - 1) * amax <= 32767;
   }
 
+  // Slot of (row, segment) in the blocked per-(row, segment) arrays.
+  std::size_t stat_slot(index r, index s) const {
+    return static_cast<std::size_t>(kernel::int8::blocked(r, s, segment_count()));
+  }
+  index blocked_size(index n_rows) const {
+    return (n_rows + kernel::int8::row_block - 1) / kernel::int8::row_block * kernel::int8::row_block * segment_count();
+  }
+
   void set_stat(index r, std::size_t s, grid_params p) {
-    const std::size_t i = static_cast<std::size_t>(r) * segs_.size() + s;
+    const std::size_t i = stat_slot(r, static_cast<index>(s));
     wscale_[i] = p.scale;
+    detail::require(std::abs(p.zero) <= 65536.0f, "wxa_matrix: weight zero point ", p.zero, " out of range");
     wzero_[i] = static_cast<std::int32_t>(p.zero);
   }
 
@@ -287,13 +301,15 @@ class wxa_matrix {
         sum += q;
         const index j = g.padded_begin + (c - g.begin);
         if (nibbles()) {
-          std::uint8_t& b = row[(j / 32) * 16 + (j % 32 & 15)];
-          b = static_cast<std::uint8_t>(j % 32 < 16 ? (b & 0xF0) | q : (b & 0x0F) | (q << 4));
+          const auto slot = kernel::int8::nibble_position(g.padded_begin, seg_begin_[s + 1], j);
+          std::uint8_t& b = row[slot.byte];
+          b = static_cast<std::uint8_t>(slot.high ? (b & 0x0F) | (q << 4) : (b & 0xF0) | q);
         } else {
           row[j] = q;
         }
       }
-      wsum_[static_cast<std::size_t>(r) * segs_.size() + s] = sum;
+      const std::size_t i = stat_slot(r, static_cast<index>(s));
+      wk_[i] = static_cast<std::int32_t>(g.end - g.begin) * wzero_[i] - sum;  // set_stat ran first
     }
   }
 
@@ -319,9 +335,9 @@ class wxa_matrix {
   std::vector<index> segment_of_;
   std::vector<std::uint8_t> codes_;
   std::vector<float> wscale_;
-  std::vector<std::int32_t> wzero_, wsum_;
+  std::vector<std::int32_t> wzero_, wk_;  // k_w = n z_w - sum(w) per (row, segment)
   std::vector<float> act_scale_;
-  std::vector<std::int32_t> act_zero_;
+  std::vector<double> act_zero_;          // z_a - offset per segment (an integer)
   std::vector<index> seg_begin_;  // padded segment starts + the end, for the kernels
 };
 
