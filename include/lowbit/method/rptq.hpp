@@ -11,8 +11,8 @@
 //   4. folds the reorder into the producer (norm weight/bias, or the previous linear's
 //      rows) and the consumer's weight columns, so no gather runs at inference
 //                                                    (permute, permute_rows, permute_columns)
-//   5. quantizes weights with GPTQ on the Hessian of the QUANTIZED inputs
-//                                                    (quantized_input_hessian)
+//   5. quantizes weights with GPTQ on the Hessian of the QUANTIZED inputs, one (scale,
+//      zero) per (output row, input cluster)     (add_quantized_batch, gptq_weights)
 // and runs y = W_hat · Q_A(x) with integer codes on both sides (kernel/cpu/int8/wxa_matrix.hpp).
 //
 // Conventions: activations enter as [tokens x channels] (each row one token's vector, the
@@ -28,6 +28,9 @@
 #include "lowbit/core/error.hpp"
 #include "lowbit/core/matrix_view.hpp"
 #include "lowbit/kernel/cpu/int8/activation_grid.hpp"
+#include "lowbit/kernel/cpu/int8/wxa_matrix.hpp"
+#include "lowbit/method/gptq.hpp"
+#include "lowbit/method/hessian.hpp"
 #include "lowbit/method/kmeans.hpp"
 
 namespace lowbit::rptq {
@@ -233,9 +236,10 @@ inline Eigen::MatrixXf permute_columns(matrix_view<const float> W, const channel
   return out;
 }
 
-// The GPTQ Hessian of the QUANTIZED (reordered) inputs, H = 2/N · sum_t x_hat_t x_hat_tᵀ
-// (RPTQ quantizes weights against what the layer will really see). X: [tokens x channels].
-inline Eigen::MatrixXf quantized_input_hessian(matrix_view<const float> X, const cluster_activation_grid& g) {
+// ---- weights (RPTQ Sec. 3.4: GPTQ against what the layer will really see) ----
+
+// Q_A(X): a calibration batch [tokens x channels] (reordered) as the integer path sees it.
+inline Eigen::MatrixXf fake_quantize_inputs(matrix_view<const float> X, const cluster_activation_grid& g) {
   require_nonempty(X, "rptq: calibration inputs X");
   detail::require(X.cols == g.channels(), "rptq: X has ", X.cols, " channels, the grid ", g.channels());
   Eigen::MatrixXf Q(X.rows, X.cols);
@@ -245,8 +249,57 @@ inline Eigen::MatrixXf quantized_input_hessian(matrix_view<const float> X, const
     const std::vector<float> q = g.fake_quantize(row);
     for (index c = 0; c < X.cols; ++c) Q(t, c) = q[static_cast<std::size_t>(c)];
   }
-  Eigen::MatrixXf H = (2.0f / static_cast<float>(X.rows)) * (Q.transpose() * Q);
-  return H;
+  return Q;
+}
+
+// Adds a batch [tokens x channels] to the GPTQ Hessian AFTER activation quantization, as
+// RPTQ records it (`recorded_quant_input`): H = 2/N · sum_t x_hat_t x_hat_tᵀ.
+inline void add_quantized_batch(hessian& H, matrix_view<const float> X, const cluster_activation_grid& g,
+                                double samples = -1.0) {
+  H.add_batch_tokens_major(fake_quantize_inputs(X, g), samples);
+}
+
+// RPTQ's weight quantizer without GPTQ (`--w_quantizer normal`): asymmetric min-max RTN, one
+// (scale, zero) per (output row, input cluster). W's columns in the reordered order.
+inline wxa_matrix rtn_weights(matrix_view<const float> W, int bits, const cluster_activation_grid& g) {
+  return wxa_matrix::quantize(W, bits, g);
+}
+
+// RPTQ's weight path (`quantize/gptq.py` with cluster_dim = 1): the per-(row, cluster)
+// min-max stats are fitted ONCE on the original weights (the reference calls
+// weight_quantizer.calibration(W) before the loop), then GPTQ's column loop (method/gptq.hpp,
+// the same loop every GPTQ descendant uses) quantizes column j with the stats of its
+// cluster and spreads the error. H should come from add_quantized_batch. act_order is
+// allowed (the stats are static) but RPTQ does not use it.
+template <class HessianLike>
+wxa_matrix gptq_weights(matrix_view<const float> W, int bits, const cluster_activation_grid& g, const HessianLike& H,
+                        const gptq_options& opt = {}) {
+  const wxa_matrix stats_only = wxa_matrix::quantize(W, bits, g);  // validates W, bits and g; RTN stats
+  wxa_matrix m(W.rows, W.cols, bits, g);
+  for (index r = 0; r < W.rows; ++r)
+    for (index s = 0; s < m.segment_count(); ++s) m.set_stat(r, s, stats_only.weight_params(r, s));
+  const int maxq = (1 << bits) - 1;
+  std::vector<std::uint8_t> codes(static_cast<std::size_t>(W.rows * W.cols));
+  struct hook {
+    const wxa_matrix& m;
+    std::vector<std::uint8_t>& codes;
+    int maxq;
+    void quantize_column(const detail::gptq_state&, const detail::gptq_column& c, std::span<float> q) {
+      const index s = m.segment_of(c.col), cols = m.cols();
+      for (index r = 0; r < m.rows(); ++r) {
+        const grid_params p = m.weight_params(r, s);
+        const std::uint8_t code = encode(c.w[static_cast<std::size_t>(r)], p, maxq);
+        codes[static_cast<std::size_t>(r * cols + c.col)] = code;
+        q[static_cast<std::size_t>(r)] = decode(code, p);
+      }
+    }
+  } h{m, codes, maxq};
+  detail::gptq_problem p = detail::gptq_prepare(W, detail::checked_hessian(detail::hessian_matrix(H), W.cols, "rptq::gptq_weights"),
+                                                {}, opt, "rptq::gptq_weights", nullptr);
+  detail::gptq_run(p, h, opt);
+  for (index r = 0; r < W.rows; ++r)
+    m.set_row(r, std::span<const std::uint8_t>(codes.data() + r * W.cols, static_cast<std::size_t>(W.cols)));
+  return m;
 }
 
 }  // namespace lowbit::rptq

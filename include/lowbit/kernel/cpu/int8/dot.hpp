@@ -51,6 +51,7 @@ struct dot_args {
   const index* seg_begin = nullptr;     // padded column where each segment starts; nseg + 1 entries
   index nseg = 0;
   const std::int8_t* act = nullptr;     // padded activation codes
+  index rows = 0;                       // rows in the matrix (prefetching stops at the end)
 };
 
 // Where padded column j of the segment [b, e) lives in a nibble row: byte index and nibble.
@@ -148,6 +149,17 @@ LOWBIT_AVX2_TARGET inline __m256i unpack_nibbles32(const std::uint8_t* p) {
   return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
 }
 
+// Software prefetch of the same segment in the next block of 4 rows: one block of rows is
+// 4 + 3 concurrent streams, more than the hardware prefetchers follow far enough ahead for
+// one core to reach the memory bandwidth (measured: ~1.5x at 1 thread on a Xeon VM).
+template <int R>
+LOWBIT_AVX2_TARGET inline void prefetch_next_block(const dot_args& A, const std::uint8_t* const* p, index b, index e) {
+  const index lo = A.nibbles ? b / 2 : b, hi = A.nibbles ? e / 2 : e;
+  const std::size_t ahead = row_block * A.row_bytes;
+  for (int i = 0; i < R; ++i)
+    for (index o = lo; o < hi; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p[i] + ahead + o), _MM_HINT_T0);
+}
+
 LOWBIT_AVX2_TARGET inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // u8 x s8 products of 32 pairs, summed to 8 int32 (exact when maddubs cannot saturate).
@@ -159,11 +171,13 @@ template <int R>
 LOWBIT_AVX2_TARGET inline void dot_block_avx2(const dot_args& A, index r, std::int32_t* out) {
   const std::uint8_t* p[R];
   for (int i = 0; i < R; ++i) p[i] = A.codes + static_cast<std::size_t>(r + i) * A.row_bytes;
+  const bool prefetch = R == row_block && r + 2 * row_block <= A.rows;
   const __m256i mask = _mm256_set1_epi8(0x0F);
   for (index s = 0; s < A.nseg; ++s) {
     __m256i acc[R];
     for (int i = 0; i < R; ++i) acc[i] = _mm256_setzero_si256();
     const index b = A.seg_begin[s], e = A.seg_begin[s + 1];
+    if (prefetch) prefetch_next_block<R>(A, p, b, e);
     if (A.nibbles) {
       const index full = b + (e - b) / 64 * 64;
       index j = b;
@@ -235,6 +249,7 @@ template <int R>
 LOWBIT_VNNI_TARGET inline void dot_block_vnni(const dot_args& A, index r, std::int32_t* out) {
   const std::uint8_t* p[R];
   for (int i = 0; i < R; ++i) p[i] = A.codes + static_cast<std::size_t>(r + i) * A.row_bytes;
+  const bool prefetch = R == row_block && r + 2 * row_block <= A.rows;
   const __m512i mask = _mm512_set1_epi8(0x0F);
   for (index s = 0; s < A.nseg; ++s) {
     __m512i acc[R];
@@ -244,6 +259,7 @@ LOWBIT_VNNI_TARGET inline void dot_block_vnni(const dot_args& A, index r, std::i
       half[i] = _mm256_setzero_si256();
     }
     const index b = A.seg_begin[s], e = A.seg_begin[s + 1];
+    if (prefetch) prefetch_next_block<R>(A, p, b, e);
     const index full = b + (e - b) / 64 * 64;
     index j = b;
     if (A.nibbles) {

@@ -60,7 +60,7 @@ class wxa_matrix {
     require_finite(W, "wxa_matrix: weight matrix W");
     detail::require(is_supported_bit_width(weight_bits), "wxa_matrix: weight bits = ", weight_bits,
                     "; expected 2, 3, 4 or 8");
-    wxa_matrix m(W.rows, W.cols, weight_bits, std::move(grid), 0);
+    wxa_matrix m(W.rows, W.cols, weight_bits, std::move(grid));
     grid_spec spec;
     spec.bits = weight_bits;
     const int maxq = spec.maxq();
@@ -70,7 +70,7 @@ class wxa_matrix {
         for (std::size_t s = 0; s < m.segs_.size(); ++s) {
           const segment& g = m.segs_[s];
           const grid_params p = fit_minmax({&W(r, g.begin), g.end - g.begin, W.col_stride}, spec);
-          m.set_stat(r, s, p);
+          m.set_stat(r, static_cast<index>(s), p);
           for (index c = g.begin; c < g.end; ++c) codes[static_cast<std::size_t>(c)] = encode(W(r, c), p, maxq);
         }
         m.set_row(r, codes);
@@ -98,7 +98,7 @@ class wxa_matrix {
           const grid_params p = W.params(r, m.segs_[s].begin);
           detail::require(p.zero == std::nearbyint(p.zero), "wxa_matrix: row ", r, " has a non-integral zero point ",
                           p.zero, "; the integer path needs integral zeros");
-          m.set_stat(r, s, p);
+          m.set_stat(r, static_cast<index>(s), p);
         }
         m.set_row(r, codes);
       }
@@ -233,10 +233,14 @@ class wxa_matrix {
     });
   }
 
- private:
-  // Segments = cluster boundaries ∪ weight group boundaries (group 0: one group per cluster).
-  wxa_matrix(index rows, index cols, int wbits, cluster_activation_grid grid, index group)
+  // ---- assembly (for methods that choose codes themselves, e.g. rptq::gptq_weights) ----
+  // An all-zero matrix whose segments are the grid's clusters cut at multiples of `group`
+  // (0: no cut, one (scale, zero) per (row, cluster)). Fill every (row, segment)'s stats with
+  // set_stat, then each row's codes with set_row (which needs the row's stats).
+  wxa_matrix(index rows, index cols, int wbits, cluster_activation_grid grid, index group = 0)
       : rows_(rows), cols_(cols), wbits_(wbits), grid_(std::move(grid)) {
+    detail::require(rows >= 1 && cols >= 1, "wxa_matrix: shape ", rows, " x ", cols, " is empty");
+    detail::require(is_supported_bit_width(wbits), "wxa_matrix: weight bits = ", wbits, "; expected 2, 3, 4 or 8");
     grid_.validate();
     detail::require(grid_.channels() == cols, "wxa_matrix: the activation grid covers ", grid_.channels(),
                     " channels, W has ", cols, " columns");
@@ -274,6 +278,8 @@ class wxa_matrix {
     maddubs_exact_ = 2 * ((1 << wbits_) - 1) * amax <= 32767;
   }
 
+  index segment_of(index c) const { return segment_of_[static_cast<std::size_t>(c)]; }
+
   // Slot of (row, segment) in the blocked per-(row, segment) arrays.
   std::size_t stat_slot(index r, index s) const {
     return static_cast<std::size_t>(kernel::int8::blocked(r, s, segment_count()));
@@ -282,22 +288,26 @@ class wxa_matrix {
     return (n_rows + kernel::int8::row_block - 1) / kernel::int8::row_block * kernel::int8::row_block * segment_count();
   }
 
-  void set_stat(index r, std::size_t s, grid_params p) {
-    const std::size_t i = stat_slot(r, static_cast<index>(s));
+  void set_stat(index r, index s, grid_params p) {
+    const std::size_t i = stat_slot(r, s);
+    detail::require(p.scale > 0.0f && std::isfinite(p.scale), "wxa_matrix: weight scale ", p.scale, " must be positive");
+    detail::require(p.zero == std::nearbyint(p.zero) && std::abs(p.zero) <= 65536.0f, "wxa_matrix: weight zero point ",
+                    p.zero, " must be an integer with |zero| <= 65536");
     wscale_[i] = p.scale;
-    detail::require(std::abs(p.zero) <= 65536.0f, "wxa_matrix: weight zero point ", p.zero, " out of range");
     wzero_[i] = static_cast<std::int32_t>(p.zero);
   }
 
-  // Lays row r's logical codes into the padded (nibble or byte) layout and stores the
-  // per-segment code sums.
+  // Lays row r's logical codes (cols entries, each <= 2^bits - 1) into the padded (nibble or
+  // byte) layout and stores the per-segment k_w = n z_w - sum(w).
   void set_row(index r, std::span<const std::uint8_t> codes) {
+    detail::require(static_cast<index>(codes.size()) == cols_, "wxa_matrix::set_row: got ", codes.size(), " codes, the row has ", cols_);
     std::uint8_t* row = codes_.data() + static_cast<std::size_t>(r) * row_bytes_;
     for (std::size_t s = 0; s < segs_.size(); ++s) {
       const segment& g = segs_[s];
       std::int32_t sum = 0;
       for (index c = g.begin; c < g.end; ++c) {
         const std::uint8_t q = codes[static_cast<std::size_t>(c)];
+        detail::require(q < (1 << wbits_), "wxa_matrix::set_row: code ", int(q), " exceeds ", (1 << wbits_) - 1);
         sum += q;
         const index j = g.padded_begin + (c - g.begin);
         if (nibbles()) {
@@ -313,6 +323,7 @@ class wxa_matrix {
     }
   }
 
+ private:
   kernel::int8::dot_args dot_args(const activations& a) const {
     kernel::int8::dot_args d;
     d.codes = codes_.data();
@@ -322,6 +333,7 @@ class wxa_matrix {
     d.seg_begin = seg_begin_.data();
     d.nseg = segment_count();
     d.act = a.codes.data();
+    d.rows = rows_;
     return d;
   }
 
