@@ -130,8 +130,8 @@ void check_against_reference(const Eigen::MatrixXf& W, const Eigen::MatrixXd& H,
   using PM = typename Method::packed_type;
   const auto ref = reference_gptq<PM, typename Method::policies::search>(W, H, opt.act_order, opt.static_groups, opt.percdamp);
   INFO("loss " << q.report.loss << " vs reference " << ref.loss << "; " << q.report.notes);
-  CHECK(agreement(q.dequantize(), ref.Q) >= 0.995);
-  CHECK(std::abs(q.report.loss - ref.loss) <= 2e-3 * ref.loss);
+  CHECK(agreement(q.dequantize(), ref.Q) >= 0.999);
+  CHECK(std::abs(q.report.loss - ref.loss) <= 1e-4 * ref.loss);
 }
 
 }  // namespace
@@ -182,13 +182,13 @@ TEST_CASE("gptq: lower output error than RTN on correlated inputs with outlier c
     const double eg = output_error(W, g3.dequantize().cast<double>(), X);
     const double er = output_error(W, r3.dequantize().cast<double>(), X);
     INFO("act_order " << act << ": gptq " << eg << " rtn " << er);
-    CHECK(eg < 0.6 * er);
+    CHECK(eg < 0.2 * er);
     const auto g4 = quantize<gptq<bits<4>, group<oc, 32>>>(W, H, o);
     const auto r4 = quantize<rtn<bits<4>, group<oc, 32>>>(W);
-    CHECK(output_error(W, g4.dequantize().cast<double>(), X) < 0.8 * output_error(W, r4.dequantize().cast<double>(), X));
+    CHECK(output_error(W, g4.dequantize().cast<double>(), X) < 0.2 * output_error(W, r4.dequantize().cast<double>(), X));
     const auto gi = quantize<gptq<bits<3>, group<ic, 16>>>(W, H, o);
     const auto ri = quantize<rtn<bits<3>, group<ic, 16>>>(W);
-    CHECK(output_error(W, gi.dequantize().cast<double>(), X) < 0.8 * output_error(W, ri.dequantize().cast<double>(), X));
+    CHECK(output_error(W, gi.dequantize().cast<double>(), X) < 0.2 * output_error(W, ri.dequantize().cast<double>(), X));
   }
 }
 
@@ -211,7 +211,7 @@ TEST_CASE("gptq: act order + static groups stores natural-order groups", "[gptq]
     }
   // Dequantizing the packed form gives the float64 reference loop's stored weights.
   const auto ref = reference_gptq<M::packed_type>(W, H, true, true);
-  CHECK(agreement(q.dequantize(), ref.Q) >= 0.995);
+  CHECK(agreement(q.dequantize(), ref.Q) >= 0.999);
   // Act order without static_groups uses the same static stats (natural-order storage).
   o.static_groups = false;
   const auto q2 = quantize<M>(W, H, o);
