@@ -54,7 +54,13 @@ inline grid_params grid_for_range(float lo, float hi, const grid_spec& spec) {
   }
   const int maxq = spec.maxq();
   grid_params p;
-  p.scale = spec.round_stat((hi - lo) / static_cast<float>(maxq));
+  float step = (hi - lo) / static_cast<float>(maxq);
+  if (!std::isfinite(step)) step = hi / static_cast<float>(maxq) - lo / static_cast<float>(maxq);  // hi - lo > FLT_MAX
+  p.scale = spec.round_stat(step);
+  // A step the storage cannot hold (fp16 stops at 65504) would dequantize to Inf/NaN: refuse it.
+  if (!std::isfinite(p.scale))
+    detail::fail("quantization grid: the weight range [", lo, ", ", hi, "] needs a step of ", step,
+                 ", more than the stats storage holds (fp16 stats stop at 65504); use fp32_stats");
   if (!(p.scale > 0.0f) || !std::isfinite(p.scale)) {
     // fp16 storage underflow (range < 6e-8 · maxq) or overflow: fall back to the smallest/largest
     // representable positive scale instead of dividing by zero.
