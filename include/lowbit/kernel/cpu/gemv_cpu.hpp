@@ -191,19 +191,30 @@ void run_folded(const PM& W, const kernel_table& K, const packed_x& xp, index m,
   }
 }
 
-// Per-OC groups of >= 16 codes (or one group per row): dequantize in registers.
+// Per-OC groups of >= 16 codes (or one group per row). Groups of whole 32-code blocks take
+// the grouped kernel, y = sum_g s_g (sum_{c in g} q_c x_c - z_g X_g) with the group sums X_g
+// of x taken once per call; 16-code groups dequantize in registers (w = s q - s z).
 template <PackedMatrix PM>
 void run_oc(const PM& W, const kernel_table& K, const packed_x& xp, index m, index blocks, index r0, index r1,
             float* Y) {
-  const index rows = W.rows(), ng = W.stat_cols();
-  const int shift = ng == 1 ? 62 : log2_exact(W.group_size() / segment_codes);
-  std::vector<float> s(static_cast<std::size_t>(rows_per_step * ng)), c(s.size()), z(static_cast<std::size_t>(ng));
+  const index rows = W.rows(), ng = W.stat_cols(), G = W.group_size();
+  const int shift = ng == 1 ? 62 : log2_exact(G / segment_codes);
+  const bool grouped = ng == 1 || G >= 32;
+  std::vector<double> xsum;
+  if (grouped) {
+    xsum.assign(static_cast<std::size_t>(m * ng), 0.0);
+    const index qcols = W.quantized_cols();
+    for (index i = 0; i < m; ++i)
+      for (index c = 0; c < qcols; ++c) xsum[static_cast<std::size_t>(i * ng + (ng == 1 ? 0 : c / G))] += xp.data[i * xp.ld + c];
+  }
+  std::vector<float> s(static_cast<std::size_t>(rows_per_step * ng)), c(s.size()), z(s.size());
   for (index a = r0; a < r1; a += rows_per_step) {
     const index b = std::min(r1, a + rows_per_step);
     for (index r = a; r < b; ++r) {
-      float* sr = s.data() + (r - a) * ng;
-      W.stats().decode(W.stat_index(r, 0), ng, sr, z.data(), PM::implicit_zero);
-      for (index g = 0; g < ng; ++g) c[static_cast<std::size_t>((r - a) * ng + g)] = -sr[g] * z[static_cast<std::size_t>(g)];
+      const std::size_t o = static_cast<std::size_t>((r - a) * ng);
+      W.stats().decode(W.stat_index(r, 0), ng, s.data() + o, z.data() + o, PM::implicit_zero);
+      if (!grouped)
+        for (index g = 0; g < ng; ++g) c[o + static_cast<std::size_t>(g)] = -s[o + static_cast<std::size_t>(g)] * z[o + static_cast<std::size_t>(g)];
     }
     f32_rows_args args;
     args.bits = PM::bits;
@@ -215,12 +226,22 @@ void run_oc(const PM& W, const kernel_table& K, const packed_x& xp, index m, ind
     args.ldx = xp.ld;
     args.m = m;
     args.s = s.data();
-    args.c = c.data();
+    args.c = grouped ? nullptr : c.data();
     args.ld_stats = ng;
     args.seg_shift = shift;
     args.y = Y + a;
     args.ldy = rows;
     K.f32_rows(args);
+    if (!grouped) continue;
+    for (index r = a; r < b; ++r)
+      for (index i = 0; i < m; ++i) {
+        double corr = 0.0;
+        for (index g = 0; g < ng; ++g) {
+          const std::size_t k = static_cast<std::size_t>((r - a) * ng + g);
+          corr += static_cast<double>(s[k]) * z[k] * xsum[static_cast<std::size_t>(i * ng + g)];
+        }
+        Y[i * rows + r] = static_cast<float>(static_cast<double>(Y[i * rows + r]) - corr);
+      }
   }
 }
 

@@ -20,8 +20,10 @@ inline constexpr int segment_codes = 16;
 // y[i * ldy + r] = sum_c w(r, c) x_i[c] over the low-bit part of `rows` consecutive rows,
 // with fp32 activations, where
 //   s == nullptr:  w = q                         (per-IC: the scales are folded into x)
-//   otherwise:     w = s[g] * q + c[g],          g = segment >> seg_shift, per row r the
-//                  stats of row r start at r * ld_stats  (per-OC: c = -scale * zero).
+//   c != nullptr:  w = s[g] * q + c[g],          g = segment >> seg_shift, per row r the
+//                  stats of row r start at r * ld_stats  (per-OC: c = -scale * zero);
+//   c == nullptr:  w = s[g] * q, groups of whole blocks (seg_shift >= 1): the caller
+//                  subtracts sum_g s_g z_g sum_{c in g} x_c (per-OC, groups >= 32 codes).
 // x_i = x + i * ldx holds blocks * 32 floats (zero beyond the quantized columns).
 struct f32_rows_args {
   int bits = 4;

@@ -99,7 +99,7 @@ inline void f32_rows(const f32_rows_args& a) {
           float w = static_cast<float>(q[j]);
           if (a.s) {
             const index g = (2 * b + j / segment_codes) >> a.seg_shift;
-            w = a.s[r * a.ld_stats + g] * w + a.c[r * a.ld_stats + g];
+            w = a.c ? a.s[r * a.ld_stats + g] * w + a.c[r * a.ld_stats + g] : a.s[r * a.ld_stats + g] * w;
           }
           acc += w * x[32 * b + j];
         }
@@ -157,10 +157,11 @@ inline const kernel_table& table() {
 // native: AVX2 (8 float lanes) or AVX-512 (16 float lanes)
 // ============================================================================================
 // GCC 12 reports the deliberately undefined upper lanes inside its own AVX-512 conversion
-// intrinsics (_mm512_undefined_*) as maybe-uninitialized.
+// intrinsics (_mm512_undefined_*) as (maybe-)uninitialized.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 namespace native {
 
@@ -242,20 +243,26 @@ inline void decode_f32(const std::uint8_t* p, fbatch* w) {
 #endif
 }
 
+// How a kernel scales codes (f32_rows_args): not at all (per-IC), dequantized in registers
+// per 16-code segment (w = s q + c), or per group of whole blocks (s applied to the group's
+// partial sums: one FMA per group instead of one per segment).
+enum class scaling { none, dequant, grouped };
+
 // M activation vectors against one row. K blocks are unrolled into separate accumulators so
 // a single vector (M = 1) still keeps 4-8 FMA chains in flight.
-template <int Bits, int M, bool Scaled>
+template <int Bits, int M, scaling Mode>
 inline void row_f32(const std::uint8_t* row, const f32_rows_args& a, const float* s, const float* c,
                     const float* x, float* out) {
   constexpr int K = M == 1 ? 2 : 1;
+  constexpr int NA = K * per_block;
   constexpr std::size_t bpb = 4 * Bits;
-  fbatch acc[M][K * per_block];
+  fbatch acc[M][NA];
   for (int i = 0; i < M; ++i)
-    for (int j = 0; j < K * per_block; ++j) acc[i][j] = fbatch(0.0f);
-  auto step = [&](index b, int k) {
+    for (int j = 0; j < NA; ++j) acc[i][j] = fbatch(0.0f);
+  auto step = [&](fbatch (&dst)[M][NA], index b, int k) {
     fbatch w[per_block];
     decode_f32<Bits>(row + static_cast<std::size_t>(b) * bpb, w);
-    if constexpr (Scaled) {
+    if constexpr (Mode == scaling::dequant) {
       for (int j = 0; j < per_block; ++j) {
         const index g = (2 * b + (j * lanes) / segment_codes) >> a.seg_shift;
         w[j] = xsimd::fma(w[j], fbatch(s[g]), fbatch(c[g]));
@@ -263,16 +270,32 @@ inline void row_f32(const std::uint8_t* row, const f32_rows_args& a, const float
     }
     for (int i = 0; i < M; ++i)
       for (int j = 0; j < per_block; ++j)
-        acc[i][k * per_block + j] =
-            xsimd::fma(w[j], fbatch::load_unaligned(x + i * a.ldx + 32 * b + j * lanes), acc[i][k * per_block + j]);
+        dst[i][k * per_block + j] =
+            xsimd::fma(w[j], fbatch::load_unaligned(x + i * a.ldx + 32 * b + j * lanes), dst[i][k * per_block + j]);
   };
-  index b = 0;
-  for (; b + K <= a.blocks; b += K)
-    for (int k = 0; k < K; ++k) step(b + k, k);
-  for (; b < a.blocks; ++b) step(b, 0);
+  auto run = [&](fbatch (&dst)[M][NA], index b0, index b1) {
+    index b = b0;
+    for (; b + K <= b1; b += K)
+      for (int k = 0; k < K; ++k) step(dst, b + k, k);
+    for (; b < b1; ++b) step(dst, b, 0);
+  };
+  if constexpr (Mode == scaling::grouped) {
+    const index bpg = index{1} << (a.seg_shift - 1);  // blocks per group (groups of >= 32 codes)
+    for (index g0 = 0; g0 < a.blocks; g0 += bpg) {
+      fbatch gacc[M][NA];
+      for (int i = 0; i < M; ++i)
+        for (int j = 0; j < NA; ++j) gacc[i][j] = fbatch(0.0f);
+      run(gacc, g0, a.blocks - g0 < bpg ? a.blocks : g0 + bpg);
+      const fbatch sg(s[(2 * g0) >> a.seg_shift]);
+      for (int i = 0; i < M; ++i)
+        for (int j = 0; j < NA; ++j) acc[i][j] = xsimd::fma(gacc[i][j], sg, acc[i][j]);
+    }
+  } else {
+    run(acc, 0, a.blocks);
+  }
   for (int i = 0; i < M; ++i) {
     fbatch t = acc[i][0];
-    for (int j = 1; j < K * per_block; ++j) t += acc[i][j];
+    for (int j = 1; j < NA; ++j) t += acc[i][j];
     out[i] = xsimd::hadd(t);
   }
 }
@@ -280,22 +303,23 @@ inline void row_f32(const std::uint8_t* row, const f32_rows_args& a, const float
 // Up to this many activation vectors share one decode of a row.
 inline constexpr int m_tile = lanes == 16 ? 4 : 2;
 
-template <int Bits, bool Scaled>
+template <int Bits, scaling Mode>
 inline void f32_rows_t(const f32_rows_args& a) {
+  constexpr bool Scaled = Mode != scaling::none;
   float out[m_tile];
   for (index r = 0; r < a.rows; ++r) {
     const std::uint8_t* row = a.codes + static_cast<std::size_t>(r) * a.row_bytes;
     const float* s = Scaled ? a.s + r * a.ld_stats : nullptr;
-    const float* c = Scaled ? a.c + r * a.ld_stats : nullptr;
+    const float* c = Mode == scaling::dequant ? a.c + r * a.ld_stats : nullptr;
     for (index i0 = 0; i0 < a.m; i0 += m_tile) {
       const index mt = a.m - i0 < m_tile ? a.m - i0 : m_tile;
       const float* x = a.x + i0 * a.ldx;
       switch (mt) {
-        case 1: row_f32<Bits, 1, Scaled>(row, a, s, c, x, out); break;
-        case 2: row_f32<Bits, 2, Scaled>(row, a, s, c, x, out); break;
+        case 1: row_f32<Bits, 1, Mode>(row, a, s, c, x, out); break;
+        case 2: row_f32<Bits, 2, Mode>(row, a, s, c, x, out); break;
 #if defined(LOWBIT_KERNEL_AVX512)
-        case 3: row_f32<Bits, 3, Scaled>(row, a, s, c, x, out); break;
-        default: row_f32<Bits, 4, Scaled>(row, a, s, c, x, out); break;
+        case 3: row_f32<Bits, 3, Mode>(row, a, s, c, x, out); break;
+        default: row_f32<Bits, 4, Mode>(row, a, s, c, x, out); break;
 #else
         default: break;
 #endif
@@ -305,13 +329,19 @@ inline void f32_rows_t(const f32_rows_args& a) {
   }
 }
 
+template <int Bits>
+inline void f32_rows_b(const f32_rows_args& a) {
+  if (!a.s) f32_rows_t<Bits, scaling::none>(a);
+  else if (a.c) f32_rows_t<Bits, scaling::dequant>(a);
+  else f32_rows_t<Bits, scaling::grouped>(a);
+}
+
 inline void f32_rows(const f32_rows_args& a) {
-  const bool scaled = a.s != nullptr;
   switch (a.bits) {
-    case 2: scaled ? f32_rows_t<2, true>(a) : f32_rows_t<2, false>(a); return;
-    case 3: scaled ? f32_rows_t<3, true>(a) : f32_rows_t<3, false>(a); return;
-    case 4: scaled ? f32_rows_t<4, true>(a) : f32_rows_t<4, false>(a); return;
-    default: scaled ? f32_rows_t<8, true>(a) : f32_rows_t<8, false>(a); return;
+    case 2: f32_rows_b<2>(a); return;
+    case 3: f32_rows_b<3>(a); return;
+    case 4: f32_rows_b<4>(a); return;
+    default: f32_rows_b<8>(a); return;
   }
 }
 
@@ -433,6 +463,80 @@ inline void row_i8(const std::uint8_t* row, const i8_rows_args& a, const float* 
   for (int i = 0; i < M; ++i) out[i] = hsum(facc[i]);
 }
 
+#if defined(LOWBIT_KERNEL_AVX512)
+// AVX-512: two blocks (64 codes) per instruction when an x-block spans >= 2 blocks.
+inline __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
+#if defined(LOWBIT_KERNEL_VNNI)
+  return _mm512_dpbusd_epi32(acc, u, s);
+#else
+  return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+#endif
+}
+
+// Blocks p and p + 4*Bits as 64 bytes in natural code order.
+template <int Bits>
+inline __m512i block2_u8x64(const std::uint8_t* p) {
+  constexpr std::size_t bpb = 4 * Bits;
+  if constexpr (Bits == 8) {
+    return _mm512_loadu_si512(p);
+  } else if constexpr (Bits == 4) {
+    const __m512i v = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    const __m512i t = _mm512_shuffle_i64x2(v, v, 0x50);  // 128-bit lanes: block 0, block 0, block 1, block 1
+    return _mm512_and_si512(_mm512_srlv_epi64(t, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4)), _mm512_set1_epi8(0x0F));
+  } else {
+    const __m128i low = _mm_set_epi64x(static_cast<long long>(load_u64(p + bpb)), static_cast<long long>(load_u64(p)));
+    const __m512i t = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 0, 0, 0, 1, 1, 1, 1), _mm512_castsi128_si512(low));
+    __m512i q = _mm512_and_si512(_mm512_srlv_epi64(t, _mm512_setr_epi64(0, 2, 4, 6, 0, 2, 4, 6)), _mm512_set1_epi8(3));
+    if constexpr (Bits == 3) {
+      const std::uint64_t h = load_u32(p + 8) | static_cast<std::uint64_t>(load_u32(p + bpb + 8)) << 32;
+      q = _mm512_or_si512(q, _mm512_maskz_mov_epi8(h, _mm512_set1_epi8(4)));
+    }
+    return q;
+  }
+}
+
+template <int Bits, int M>
+inline void row_i8_512(const std::uint8_t* row, const i8_rows_args& a, const float* s, index i0, float* out) {
+  constexpr int KI = M == 1 ? 2 : 1;
+  constexpr std::size_t bpb = 4 * Bits;
+  const index bpx = index{1} << a.xblock_shift;
+  __m512 facc[M];
+  for (int i = 0; i < M; ++i) facc[i] = _mm512_setzero_ps();
+  auto xload = [&](int i, index b) {
+    return _mm512_loadu_si512(a.xq + (i0 + i) * a.ldxq + 32 * b);
+  };
+  for (index b0 = 0, xb = 0; b0 < a.blocks; b0 += bpx, ++xb) {
+    const index b1 = b0 + bpx < a.blocks ? b0 + bpx : a.blocks;
+    __m512i iacc[M][KI];
+    for (int i = 0; i < M; ++i)
+      for (int k = 0; k < KI; ++k) iacc[i][k] = _mm512_setzero_si512();
+    index b = b0;
+    for (; b + 2 * KI <= b1; b += 2 * KI)
+      for (int k = 0; k < KI; ++k) {
+        const __m512i q = block2_u8x64<Bits>(row + static_cast<std::size_t>(b + 2 * k) * bpb);
+        for (int i = 0; i < M; ++i) iacc[i][k] = dot_u8s8(iacc[i][k], q, xload(i, b + 2 * k));
+      }
+    for (; b + 2 <= b1; b += 2) {
+      const __m512i q = block2_u8x64<Bits>(row + static_cast<std::size_t>(b) * bpb);
+      for (int i = 0; i < M; ++i) iacc[i][0] = dot_u8s8(iacc[i][0], q, xload(i, b));
+    }
+    if (b < b1) {  // an odd last block: the upper 32 codes are zero
+      const __m512i q = _mm512_zextsi256_si512(block_u8x32<Bits>(row + static_cast<std::size_t>(b) * bpb));
+      for (int i = 0; i < M; ++i)
+        iacc[i][0] = dot_u8s8(iacc[i][0], q,
+                              _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.xq + (i0 + i) * a.ldxq + 32 * b))));
+    }
+    const float sg = s ? s[xb >> a.group_shift] : 1.0f;
+    for (int i = 0; i < M; ++i) {
+      __m512i t = iacc[i][0];
+      for (int k = 1; k < KI; ++k) t = _mm512_add_epi32(t, iacc[i][k]);
+      facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_set1_ps(a.xscale[(i0 + i) * a.ldxs + xb] * sg), facc[i]);
+    }
+  }
+  for (int i = 0; i < M; ++i) out[i] = _mm512_reduce_add_ps(facc[i]);
+}
+#endif
+
 template <int Bits>
 inline void i8_rows_t(const i8_rows_args& a) {
   constexpr int tile = 4;
@@ -442,6 +546,18 @@ inline void i8_rows_t(const i8_rows_args& a) {
     const float* s = a.s ? a.s + r * a.ld_stats : nullptr;
     for (index i0 = 0; i0 < a.m; i0 += tile) {
       const index mt = a.m - i0 < tile ? a.m - i0 : tile;
+#if defined(LOWBIT_KERNEL_AVX512)
+      if (a.xblock_shift >= 1) {
+        switch (mt) {
+          case 1: row_i8_512<Bits, 1>(row, a, s, i0, out); break;
+          case 2: row_i8_512<Bits, 2>(row, a, s, i0, out); break;
+          case 3: row_i8_512<Bits, 3>(row, a, s, i0, out); break;
+          default: row_i8_512<Bits, 4>(row, a, s, i0, out); break;
+        }
+        for (index i = 0; i < mt; ++i) a.y[(i0 + i) * a.ldy + r] = out[i];
+        continue;
+      }
+#endif
       switch (mt) {
         case 1: row_i8<Bits, 1>(row, a, s, i0, out); break;
         case 2: row_i8<Bits, 2>(row, a, s, i0, out); break;
