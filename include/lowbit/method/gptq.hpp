@@ -127,7 +127,9 @@ inline Eigen::MatrixXd checked_hessian(const Eigen::MatrixXd& H, index cols, con
   for (index j = 0; j < cols; ++j)
     require(H(j, j) >= 0.0, who, ": H(", j, ", ", j, ") = ", H(j, j),
             " is negative; H must be a Hessian 2/N · Σ x xᵀ (positive semi-definite)");
-  const double asym = (H - H.transpose()).cwiseAbs().maxCoeff();
+  double asym = 0.0;
+  for (index j = 0; j < cols; ++j)
+    for (index i = j + 1; i < cols; ++i) asym = std::max(asym, std::abs(H(i, j) - H(j, i)));
   require(asym <= 1e-4 * amax, who, ": H is not symmetric (max |H - Hᵀ| = ", asym, " vs max |H| = ", amax, ")");
   return 0.5 * (H + H.transpose());
 }
@@ -141,6 +143,58 @@ inline const Eigen::MatrixXd& hessian_matrix(const hessian& H) {
   return H.matrix();
 }
 
+// Runs fn(begin, end) over fixed tiles of [0, n): the tiles, hence each element's arithmetic,
+// do not depend on the thread count. Small work runs on the calling thread.
+template <class Fn>
+void for_tiles(index n, index tile, bool parallel, Fn&& fn) {
+  const index tiles = (n + tile - 1) / tile;
+  auto body = [&](index t0, index t1) {
+    for (index t = t0; t < t1; ++t) fn(t * tile, std::min(n, (t + 1) * tile));
+  };
+  if (parallel && tiles > 1) parallel_for(tiles, 1, body);
+  else body(0, tiles);
+}
+
+// In-place lower Cholesky A = L Lᵀ (L in A's lower triangle; the strict upper part is left
+// as it was), or false if A is not positive definite. Blocked right-looking: per block of 128
+// columns an Eigen LLT of the diagonal block, the panel solve and the trailing update
+// A22 −= L21 L21ᵀ over fixed 256 x 256 lower tiles, each an Eigen GEMM on one parallel_for
+// task (Eigen's own LLT runs on one core; results do not depend on the thread count).
+inline bool cholesky_in_place(Eigen::MatrixXd& A) {
+  const index n = A.rows();
+  constexpr index nb = 128, tile = 256;
+  for (index k0 = 0; k0 < n; k0 += nb) {
+    const index kb = std::min(nb, n - k0), r0 = k0 + kb, rest = n - r0;
+    const Eigen::MatrixXd D = A.block(k0, k0, kb, kb);
+    Eigen::LLT<Eigen::MatrixXd> llt(D);
+    if (llt.info() != Eigen::Success) return false;
+    const Eigen::MatrixXd L11 = llt.matrixL();
+    for (index i = 0; i < kb; ++i)
+      if (!(L11(i, i) > 0.0) || !std::isfinite(L11(i, i))) return false;
+    A.block(k0, k0, kb, kb).triangularView<Eigen::Lower>() = L11;
+    if (rest == 0) break;
+    // Panel: L21 = A21 · L11⁻ᵀ, row tiles.
+    for_tiles(rest, tile, rest * kb >= 32768, [&](index b, index e) {
+      auto P = A.block(r0 + b, k0, e - b, kb);
+      L11.transpose().triangularView<Eigen::Upper>().solveInPlace<Eigen::OnTheRight>(P);
+    });
+    // Trailing update of the lower triangle.
+    const index nt = (rest + tile - 1) / tile;
+    const index pairs = nt * (nt + 1) / 2;
+    parallel_for(pairs, 1, [&](index p0, index p1) {
+      for (index p = p0; p < p1; ++p) {
+        index i = 0;
+        while ((i + 1) * (i + 2) / 2 <= p) ++i;  // tile pair p = (i, j), j <= i
+        const index j = p - i * (i + 1) / 2;
+        const index i0 = r0 + i * tile, j0 = r0 + j * tile;
+        const index ni = std::min(tile, n - i0), nj = std::min(tile, n - j0);
+        A.block(i0, j0, ni, nj).noalias() -= A.block(i0, k0, ni, kb) * A.block(j0, k0, nj, kb).transpose();
+      }
+    });
+  }
+  return true;
+}
+
 // U with UᵀU = A⁻¹ (upper, positive diagonal), or false if A is not positive definite.
 // With J the reversal permutation: J A J = L Lᵀ gives A⁻¹ = (J L⁻¹ J)ᵀ (J L⁻¹ J), and J L⁻¹ J
 // is upper triangular, so U = J L⁻¹ J: one Cholesky and one triangular inverse (n³/3 each)
@@ -148,12 +202,8 @@ inline const Eigen::MatrixXd& hessian_matrix(const hessian& H) {
 // matrix whose condition reaches 1 + 100·n with 1% damping.
 inline bool inverse_upper_cholesky(const Eigen::MatrixXd& A, Eigen::MatrixXf& U) {
   const index n = A.rows();
-  const Eigen::MatrixXd R = A.reverse();  // J A J
-  Eigen::LLT<Eigen::MatrixXd> llt(R);
-  if (llt.info() != Eigen::Success) return false;
-  const Eigen::MatrixXd L = llt.matrixL();
-  for (index i = 0; i < n; ++i)
-    if (!(L(i, i) > 0.0) || !std::isfinite(L(i, i))) return false;
+  Eigen::MatrixXd L = A.reverse();  // J A J
+  if (!cholesky_in_place(L)) return false;
   // L⁻¹ column block by column block (block j is zero above row j0): independent triangular
   // solves, one per task.
   constexpr index nb = 128;
@@ -236,18 +286,6 @@ inline gptq_problem gptq_prepare(matrix_view<const float> W, Eigen::MatrixXd H, 
   }
   p.percdamp = pd;
   return p;
-}
-
-// Runs fn(begin, end) over fixed tiles of [0, n): the tiles, hence each element's arithmetic,
-// do not depend on the thread count. Small work runs on the calling thread.
-template <class Fn>
-void for_tiles(index n, index tile, bool parallel, Fn&& fn) {
-  const index tiles = (n + tile - 1) / tile;
-  auto body = [&](index t0, index t1) {
-    for (index t = t0; t < t1; ++t) fn(t * tile, std::min(n, (t + 1) * tile));
-  };
-  if (parallel && tiles > 1) parallel_for(tiles, 1, body);
-  else body(0, tiles);
 }
 
 // Steps 5-6: the column loop. Returns the loss Σ (w − q)² / U_jj² / 2. On return p.W holds

@@ -1,0 +1,97 @@
+// GPTQ speed on one layer against its FLOP floor.
+//   gptq_speed [rows in [tokens [threads]]]     (default 4096 4096 1024, all threads)
+// Work of one GPTQ run on W [rows x in]:
+//   lazy block updates  Σ_blocks 2·rows·B·(in − end) ≈ rows·in²   (fp32 GEMM)
+//   in-block updates    ≈ rows·in·B                                (fp32)
+//   factor U            Cholesky in³/3 + triangular inverse in³/3   (fp64)
+// The floor is that work at the machine's measured GEMM rate (a 1536³ Eigen GEMM on one
+// thread, times the thread count): the time if every flop ran at GEMM speed on every core.
+#include <Eigen/Core>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "lowbit/gptq.hpp"
+#include "../tests/support/test_data.hpp"
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+template <class T>
+double gemm_rate() {  // flop/s of one thread
+  using M = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  const Eigen::Index n = 1536;
+  const M A = M::Random(n, n), B = M::Random(n, n);
+  M C = M::Zero(n, n);
+  C.noalias() += A * B;  // warm-up
+  double best = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    C.noalias() += A * B;
+    best = std::min(best, seconds_since(t0));
+  }
+  if (C(0, 0) == 12345.0) std::printf(" ");
+  return 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) / best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const lowbit::index rows = argc > 1 ? std::atol(argv[1]) : 4096;
+  const lowbit::index in = argc > 2 ? std::atol(argv[2]) : 4096;
+  const lowbit::index tokens = argc > 3 ? std::atol(argv[3]) : 1024;
+  const unsigned threads = argc > 4 ? static_cast<unsigned>(std::atoi(argv[4])) : std::max(1u, std::thread::hardware_concurrency());
+  lowbit::set_num_threads(threads);
+  std::printf("gptq_speed: W %td x %td, %td calibration tokens, %u threads (load: other jobs may share the cores)\n",
+              rows, in, tokens, threads);
+
+  const double rf = gemm_rate<float>(), rd = gemm_rate<double>();
+  std::printf("one-thread Eigen GEMM rate: fp32 %.1f GFLOP/s, fp64 %.1f GFLOP/s\n", rf * 1e-9, rd * 1e-9);
+
+  const Eigen::MatrixXf W = lowbit_test::heavy_tailed(rows, in, 1);
+  const Eigen::MatrixXf X = lowbit_test::activations(in, tokens, 2);
+  auto t0 = std::chrono::steady_clock::now();
+  lowbit::hessian H(in, lowbit::hessian_products::fp32);
+  H.add_batch(X);
+  const double t_h = seconds_since(t0);
+  std::printf("hessian (fp32 products, fp64 mean): %.3f s for %td tokens (%.1f GFLOP/s)\n", t_h, tokens,
+              static_cast<double>(in) * static_cast<double>(in) * static_cast<double>(tokens) / t_h * 1e-9);
+
+  // Phases separately: factor (prepare) and the column loop.
+  lowbit::gptq_options opt;
+  using M = lowbit::gptq<lowbit::bits<4>, lowbit::group<lowbit::oc, 128>>;
+  using PM = M::packed_type;
+  t0 = std::chrono::steady_clock::now();
+  const Eigen::MatrixXd Hc = lowbit::detail::checked_hessian(H.matrix(), in, "bench");
+  Eigen::MatrixXf Wn;
+  auto prob = lowbit::detail::gptq_prepare(lowbit::to_view(W), Hc, {}, opt, "bench", &Wn);
+  const double t_prep = seconds_since(t0);
+  PM pm(rows, in);
+  lowbit::detail::gptq_grid_hook<PM, lowbit::minmax> hook(pm, prob, false);
+  t0 = std::chrono::steady_clock::now();
+  const double loss = lowbit::detail::gptq_run(prob, hook, opt);
+  const double t_loop = seconds_since(t0);
+
+  // The whole public call, as a user runs it.
+  t0 = std::chrono::steady_clock::now();
+  const auto q = lowbit::quantize<M>(W, H, opt);
+  const double t_all = seconds_since(t0);
+
+  const double r = static_cast<double>(rows), n = static_cast<double>(in), B = 128.0;
+  double lazy = 0.0;
+  for (double e = B; e < n; e += B) lazy += 2.0 * r * B * (n - e);
+  const double inblock = r * n * B, factor = 2.0 * n * n * n / 3.0;
+  const double floor_loop = (lazy + inblock) / (rf * threads), floor_factor = factor / (rd * threads);
+  std::printf("factor U (Cholesky + triangular inverse, fp64): %.3f s, floor %.3f s (%.1fx)\n", t_prep, floor_factor,
+              t_prep / floor_factor);
+  std::printf("column loop (4-bit, g128): %.3f s, floor %.3f s (%.1fx), loss %.4g\n", t_loop, floor_loop,
+              t_loop / floor_loop, loss);
+  std::printf("quantize<gptq<bits<4>, group<oc,128>>> total: %.3f s, floor %.3f s (%.1fx); report %.3f s, %.4f bits/weight\n",
+              t_all, floor_loop + floor_factor, t_all / (floor_loop + floor_factor), q.report.seconds,
+              q.bits_per_weight());
+  return 0;
+}
