@@ -8,10 +8,15 @@
 //
 // Layout (built by wxa_matrix): every segment starts at a multiple of `segment_align` (32)
 // columns and is zero-padded to a multiple of it in both weights and activations, so the
-// SIMD loops need no tails. Nibble format, per segment: each full block of 64 weights is 32
-// bytes, byte t holding w_t in its low nibble and w_{t+32} in its high nibble (one shift and
-// one mask give 2 x 32 weights in natural order: a zmm for vpdpbusd, or two ymm); a trailing
-// block of 32 weights is 16 bytes, byte t holding w_t and w_{t+16}.
+// SIMD loops need no tails. Rows are stored in blocks of 4, interleaved per segment: block b
+// holds, for each segment s in order, the 4 rows' bytes of s one after the other, so a
+// kernel working on 4 rows reads ONE sequential stream (short per-row streams defeat the
+// hardware prefetchers). With sb(s) / sl(s) the byte offset / length of segment s in a row,
+// row r's segment s starts at codes + (r / 4) * 4 * row_bytes + 4 sb(s) + (r % 4) sl(s).
+// Nibble format, inside a segment: each full block of 64 weights is 32 bytes, byte t holding
+// w_t in its low nibble and w_{t+32} in its high nibble (one shift and one mask give 2 x 32
+// weights in natural order: a zmm for vpdpbusd, or two ymm); a trailing block of 32 weights
+// is 16 bytes, byte t holding w_t and w_{t+16}.
 //
 // Exactness: vpdpbusd sums four u8 x s8 products into int32 without saturation. vpmaddubsw
 // (AVX2) sums two products into a SATURATING int16: exact only when 2 * max|w| * max|a| <=
@@ -44,43 +49,50 @@ inline constexpr index row_block = 4;
 inline index blocked(index i, index s, index nseg) { return ((i / row_block) * nseg + s) * row_block + i % row_block; }
 
 struct dot_args {
-  const std::uint8_t* codes = nullptr;  // row r starts at codes + r * row_bytes
+  const std::uint8_t* codes = nullptr;  // blocks of 4 rows, interleaved per segment (above)
   std::size_t row_bytes = 0;
   bool nibbles = false;                 // 4-bit nibble weights (else one u8 per weight)
   bool maddubs_exact = true;            // 2 * max|w| * max|a| <= 32767 (AVX2 may use vpmaddubsw)
   const index* seg_begin = nullptr;     // padded column where each segment starts; nseg + 1 entries
   index nseg = 0;
   const std::int8_t* act = nullptr;     // padded activation codes
-  index rows = 0;                       // rows in the matrix (prefetching stops at the end)
+
+  index seg_byte(index col) const { return nibbles ? col / 2 : col; }
+  // Start of row r's bytes of segment s.
+  const std::uint8_t* segment(index r, index s) const {
+    const index sb = seg_byte(seg_begin[s]), sl = seg_byte(seg_begin[s + 1]) - sb;
+    return codes + static_cast<std::size_t>(r / row_block) * row_block * row_bytes +
+           static_cast<std::size_t>(row_block * sb + (r % row_block) * sl);
+  }
 };
 
-// Where padded column j of the segment [b, e) lives in a nibble row: byte index and nibble.
+// Where weight o of a nibble segment of (padded) length len lives: byte and nibble.
 struct nibble_slot {
   index byte;
   bool high;
 };
-inline nibble_slot nibble_position(index b, index e, index j) {
-  const index full = (e - b) / 64 * 64, o = j - b;
-  if (o < full) return {b / 2 + (o / 64) * 32 + (o % 64 & 31), o % 64 >= 32};
+inline nibble_slot nibble_position(index len, index o) {
+  const index full = len / 64 * 64;
+  if (o < full) return {(o / 64) * 32 + (o % 64 & 31), o % 64 >= 32};
   const index t = o - full;
-  return {(b + full) / 2 + (t & 15), t >= 16};
+  return {full / 2 + (t & 15), t >= 16};
 }
 
-// Weight code of padded column j (inside segment [b, e)) of a row.
-inline int weight_code(const std::uint8_t* row, index b, index e, index j, bool nibbles) {
-  if (!nibbles) return row[j];
-  const nibble_slot p = nibble_position(b, e, j);
-  return p.high ? (row[p.byte] >> 4) : (row[p.byte] & 0x0F);
+// Weight code o of a segment (seg: its first byte in the row's block, len: padded length).
+inline int weight_code(const std::uint8_t* seg, index len, index o, bool nibbles) {
+  if (!nibbles) return seg[o];
+  const nibble_slot p = nibble_position(len, o);
+  return p.high ? (seg[p.byte] >> 4) : (seg[p.byte] & 0x0F);
 }
 
 // Scalar reference: dot of (r, s) to out[blocked(r - r0, s, nseg)].
 inline void dot_rows_scalar(const dot_args& A, index r0, index r1, std::int32_t* out) {
   for (index r = r0; r < r1; ++r) {
-    const std::uint8_t* row = A.codes + static_cast<std::size_t>(r) * A.row_bytes;
     for (index s = 0; s < A.nseg; ++s) {
       std::int32_t acc = 0;
+      const std::uint8_t* seg = A.segment(r, s);
       const index b = A.seg_begin[s], e = A.seg_begin[s + 1];
-      for (index j = b; j < e; ++j) acc += weight_code(row, b, e, j, A.nibbles) * A.act[j];
+      for (index j = b; j < e; ++j) acc += weight_code(seg, e - b, j - b, A.nibbles) * A.act[j];
       out[blocked(r - r0, s, A.nseg)] = acc;
     }
   }
@@ -149,17 +161,6 @@ LOWBIT_AVX2_TARGET inline __m256i unpack_nibbles32(const std::uint8_t* p) {
   return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
 }
 
-// Software prefetch of the same segment in the next block of 4 rows: one block of rows is
-// 4 + 3 concurrent streams, more than the hardware prefetchers follow far enough ahead for
-// one core to reach the memory bandwidth (measured: ~1.5x at 1 thread on a Xeon VM).
-template <int R>
-LOWBIT_AVX2_TARGET inline void prefetch_next_block(const dot_args& A, const std::uint8_t* const* p, index b, index e) {
-  const index lo = A.nibbles ? b / 2 : b, hi = A.nibbles ? e / 2 : e;
-  const std::size_t ahead = row_block * A.row_bytes;
-  for (int i = 0; i < R; ++i)
-    for (index o = lo; o < hi; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p[i] + ahead + o), _MM_HINT_T0);
-}
-
 LOWBIT_AVX2_TARGET inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // u8 x s8 products of 32 pairs, summed to 8 int32 (exact when maddubs cannot saturate).
@@ -170,33 +171,31 @@ LOWBIT_AVX2_TARGET inline __m256i dot32_maddubs(__m256i w, __m256i a) {
 template <int R>
 LOWBIT_AVX2_TARGET inline void dot_block_avx2(const dot_args& A, index r, std::int32_t* out) {
   const std::uint8_t* p[R];
-  for (int i = 0; i < R; ++i) p[i] = A.codes + static_cast<std::size_t>(r + i) * A.row_bytes;
-  const bool prefetch = R == row_block && r + 2 * row_block <= A.rows;
   const __m256i mask = _mm256_set1_epi8(0x0F);
   for (index s = 0; s < A.nseg; ++s) {
     __m256i acc[R];
     for (int i = 0; i < R; ++i) acc[i] = _mm256_setzero_si256();
     const index b = A.seg_begin[s], e = A.seg_begin[s + 1];
-    if (prefetch) prefetch_next_block<R>(A, p, b, e);
+    for (int i = 0; i < R; ++i) p[i] = A.segment(r + i, s);
     if (A.nibbles) {
       const index full = b + (e - b) / 64 * 64;
       index j = b;
       for (; j < full; j += 64) {
         const __m256i a0 = load256(A.act + j), a1 = load256(A.act + j + 32);
         for (int i = 0; i < R; ++i) {
-          const __m256i v = load256(p[i] + j / 2);
+          const __m256i v = load256(p[i] + (j - b) / 2);
           acc[i] = _mm256_add_epi32(acc[i], _mm256_add_epi32(dot32_maddubs(_mm256_and_si256(v, mask), a0),
                                                              dot32_maddubs(_mm256_and_si256(_mm256_srli_epi16(v, 4), mask), a1)));
         }
       }
       if (j < e) {
         const __m256i a0 = load256(A.act + j);
-        for (int i = 0; i < R; ++i) acc[i] = _mm256_add_epi32(acc[i], dot32_maddubs(unpack_nibbles32(p[i] + j / 2), a0));
+        for (int i = 0; i < R; ++i) acc[i] = _mm256_add_epi32(acc[i], dot32_maddubs(unpack_nibbles32(p[i] + (j - b) / 2), a0));
       }
     } else if (A.maddubs_exact) {
       for (index j = b; j < e; j += 32) {
         const __m256i a0 = load256(A.act + j);
-        for (int i = 0; i < R; ++i) acc[i] = _mm256_add_epi32(acc[i], dot32_maddubs(load256(p[i] + j), a0));
+        for (int i = 0; i < R; ++i) acc[i] = _mm256_add_epi32(acc[i], dot32_maddubs(load256(p[i] + (j - b)), a0));
       }
     } else {
       // W8A8: u8 x s8 pairs can exceed int16; widen to int16 and let vpmaddwd sum in int32.
@@ -204,7 +203,7 @@ LOWBIT_AVX2_TARGET inline void dot_block_avx2(const dot_args& A, index r, std::i
         const __m256i a16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(A.act + j)));
         for (int i = 0; i < R; ++i)
           acc[i] = _mm256_add_epi32(
-              acc[i], _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p[i] + j))), a16));
+              acc[i], _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p[i] + (j - b)))), a16));
       }
     }
     store_sums<R>(acc, out + s * row_block);
@@ -248,8 +247,6 @@ LOWBIT_VNNI_TARGET inline __m256i fold512(__m512i v) {
 template <int R>
 LOWBIT_VNNI_TARGET inline void dot_block_vnni(const dot_args& A, index r, std::int32_t* out) {
   const std::uint8_t* p[R];
-  for (int i = 0; i < R; ++i) p[i] = A.codes + static_cast<std::size_t>(r + i) * A.row_bytes;
-  const bool prefetch = R == row_block && r + 2 * row_block <= A.rows;
   const __m512i mask = _mm512_set1_epi8(0x0F);
   for (index s = 0; s < A.nseg; ++s) {
     __m512i acc[R];
@@ -259,30 +256,30 @@ LOWBIT_VNNI_TARGET inline void dot_block_vnni(const dot_args& A, index r, std::i
       half[i] = _mm256_setzero_si256();
     }
     const index b = A.seg_begin[s], e = A.seg_begin[s + 1];
-    if (prefetch) prefetch_next_block<R>(A, p, b, e);
+    for (int i = 0; i < R; ++i) p[i] = A.segment(r + i, s);
     const index full = b + (e - b) / 64 * 64;
     index j = b;
     if (A.nibbles) {
       for (; j < full; j += 64) {
         const __m512i a = _mm512_loadu_si512(A.act + j);
         for (int i = 0; i < R; ++i) {
-          const __m256i v = load256(p[i] + j / 2);  // 64 weights: low nibbles w0..31, high w32..63
+          const __m256i v = load256(p[i] + (j - b) / 2);  // 64 weights: low nibbles w0..31, high w32..63
           const __m512i w = _mm512_and_si512(_mm512_maskz_inserti64x4(0xFF, _mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), mask);
           acc[i] = _mm512_dpbusd_epi32(acc[i], w, a);
         }
       }
       if (j < e) {
         const __m256i a = load256(A.act + j);
-        for (int i = 0; i < R; ++i) half[i] = _mm256_dpbusd_epi32(half[i], unpack_nibbles32(p[i] + j / 2), a);
+        for (int i = 0; i < R; ++i) half[i] = _mm256_dpbusd_epi32(half[i], unpack_nibbles32(p[i] + (j - b) / 2), a);
       }
     } else {
       for (; j < full; j += 64) {
         const __m512i a = _mm512_loadu_si512(A.act + j);
-        for (int i = 0; i < R; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(p[i] + j), a);
+        for (int i = 0; i < R; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(p[i] + (j - b)), a);
       }
       if (j < e) {
         const __m256i a = load256(A.act + j);
-        for (int i = 0; i < R; ++i) half[i] = _mm256_dpbusd_epi32(half[i], load256(p[i] + j), a);
+        for (int i = 0; i < R; ++i) half[i] = _mm256_dpbusd_epi32(half[i], load256(p[i] + (j - b)), a);
       }
     }
     for (int i = 0; i < R; ++i) half[i] = _mm256_add_epi32(half[i], fold512(acc[i]));

@@ -14,8 +14,8 @@
 //     (output row, input cluster), so segments = clusters;
 //   * wxa_matrix::from_packed(pm, grid): any per-OC packed_matrix (RTN, GPTQ, ...) without
 //     outliers; segments = its groups ∩ the clusters.
-// Storage: codes row-major, each segment zero-padded to a multiple of 32 columns (see
-// kernel/cpu/int8/dot.hpp); weights of <= 4 bits as nibbles, 8-bit as bytes; per
+// Storage: codes in blocks of 4 rows interleaved per segment, each segment zero-padded to a
+// multiple of 32 columns (see kernel/cpu/int8/dot.hpp); weights of <= 4 bits as nibbles, 8-bit as bytes; per
 // (row, segment) a float scale, an int32 zero and k_w = n z_w - sum of codes. Activation codes
 // are stored shifted to s8 (8-bit codes minus 128) because vpdpbusd multiplies u8 by s8.
 //
@@ -131,8 +131,8 @@ class wxa_matrix {
   int code(index r, index c) const {
     const index s = segment_of_[static_cast<std::size_t>(c)];
     const segment& g = segs_[static_cast<std::size_t>(s)];
-    return kernel::int8::weight_code(codes_.data() + static_cast<std::size_t>(r) * row_bytes_, g.padded_begin,
-                                     seg_begin_[static_cast<std::size_t>(s) + 1], g.padded_begin + (c - g.begin), nibbles());
+    return kernel::int8::weight_code(layout().segment(r, s), seg_begin_[static_cast<std::size_t>(s) + 1] - g.padded_begin,
+                                     c - g.begin, nibbles());
   }
   grid_params weight_params(index r, index s) const {
     const std::size_t i = stat_slot(r, s);
@@ -264,7 +264,8 @@ class wxa_matrix {
     for (const segment& g : segs_) seg_begin_.push_back(g.padded_begin);
     seg_begin_.push_back(padded_cols_);
     row_bytes_ = static_cast<std::size_t>(nibbles() ? padded / 2 : padded);
-    codes_.assign(static_cast<std::size_t>(rows) * row_bytes_, 0);
+    const index row_blocks = (rows + kernel::int8::row_block - 1) / kernel::int8::row_block;
+    codes_.assign(static_cast<std::size_t>(row_blocks * kernel::int8::row_block) * row_bytes_, 0);
     const std::size_t n = static_cast<std::size_t>(blocked_size(rows));
     wscale_.assign(n, 0.0f);
     wzero_.assign(n, 0);
@@ -301,7 +302,7 @@ class wxa_matrix {
   // byte) layout and stores the per-segment k_w = n z_w - sum(w).
   void set_row(index r, std::span<const std::uint8_t> codes) {
     detail::require(static_cast<index>(codes.size()) == cols_, "wxa_matrix::set_row: got ", codes.size(), " codes, the row has ", cols_);
-    std::uint8_t* row = codes_.data() + static_cast<std::size_t>(r) * row_bytes_;
+    const kernel::int8::dot_args L = layout();
     for (std::size_t s = 0; s < segs_.size(); ++s) {
       const segment& g = segs_[s];
       std::int32_t sum = 0;
@@ -309,13 +310,15 @@ class wxa_matrix {
         const std::uint8_t q = codes[static_cast<std::size_t>(c)];
         detail::require(q < (1 << wbits_), "wxa_matrix::set_row: code ", int(q), " exceeds ", (1 << wbits_) - 1);
         sum += q;
-        const index j = g.padded_begin + (c - g.begin);
+        // The segment's bytes of this row inside its block of 4 rows (dot.hpp's layout).
+        std::uint8_t* seg = codes_.data() + (L.segment(r, static_cast<index>(s)) - codes_.data());
+        const index o = c - g.begin;
         if (nibbles()) {
-          const auto slot = kernel::int8::nibble_position(g.padded_begin, seg_begin_[s + 1], j);
-          std::uint8_t& b = row[slot.byte];
+          const auto slot = kernel::int8::nibble_position(seg_begin_[s + 1] - g.padded_begin, o);
+          std::uint8_t& b = seg[slot.byte];
           b = static_cast<std::uint8_t>(slot.high ? (b & 0x0F) | (q << 4) : (b & 0xF0) | q);
         } else {
-          row[j] = q;
+          seg[o] = q;
         }
       }
       const std::size_t i = stat_slot(r, static_cast<index>(s));
@@ -324,7 +327,8 @@ class wxa_matrix {
   }
 
  private:
-  kernel::int8::dot_args dot_args(const activations& a) const {
+  // The code layout as the kernels see it (no activations yet).
+  kernel::int8::dot_args layout() const {
     kernel::int8::dot_args d;
     d.codes = codes_.data();
     d.row_bytes = row_bytes_;
@@ -332,8 +336,11 @@ class wxa_matrix {
     d.maddubs_exact = maddubs_exact_;
     d.seg_begin = seg_begin_.data();
     d.nseg = segment_count();
+    return d;
+  }
+  kernel::int8::dot_args dot_args(const activations& a) const {
+    kernel::int8::dot_args d = layout();
     d.act = a.codes.data();
-    d.rows = rows_;
     return d;
   }
 
