@@ -426,14 +426,20 @@ class gguf_file {
     if (w.size() == 0) return w;
     const auto data = tensor_bytes(t);
     const std::size_t row_bytes = static_cast<std::size_t>(cols / tr.block) * tr.bytes;
-    // Rows are independent: dequantize each into a contiguous buffer, then store it into the
-    // column-major matrix.
-    parallel_for(rows, std::max<std::ptrdiff_t>(1, 16384 / std::max<Eigen::Index>(cols, 1)),
+    // Rows are independent. Dequantize a tile of 16 rows into a row-major buffer, then store
+    // it column by column: each column of the tile is 16 consecutive floats (one cache line)
+    // of the column-major result, instead of 16 scattered writes.
+    constexpr Eigen::Index tile = 16;
+    const Eigen::Index n_tiles = (rows + tile - 1) / tile;
+    parallel_for(n_tiles, std::max<std::ptrdiff_t>(1, 4096 / std::max<Eigen::Index>(cols, 1)),
                  [&](std::ptrdiff_t b, std::ptrdiff_t e) {
-                   std::vector<float> buf(static_cast<std::size_t>(cols));
-                   for (std::ptrdiff_t r = b; r < e; ++r) {
-                     dequantize_blocks(t.type, data.subspan(static_cast<std::size_t>(r) * row_bytes, row_bytes), buf);
-                     w.row(r) = Eigen::Map<const Eigen::RowVectorXf>(buf.data(), cols);
+                   Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> buf(tile, cols);
+                   for (std::ptrdiff_t ti = b; ti < e; ++ti) {
+                     const Eigen::Index r0 = ti * tile, nr = std::min(tile, rows - r0);
+                     for (Eigen::Index i = 0; i < nr; ++i)
+                       dequantize_blocks(t.type, data.subspan(static_cast<std::size_t>(r0 + i) * row_bytes, row_bytes),
+                                         std::span<float>(buf.row(i).data(), static_cast<std::size_t>(cols)));
+                     w.middleRows(r0, nr) = buf.topRows(nr);
                    }
                  });
     return w;
