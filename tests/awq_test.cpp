@@ -1,6 +1,8 @@
 // AWQ: calibration statistics, the α search and the clip search against brute force, folding
 // invariance, α = 0 = RTN, and the headline property (beats RTN on outlier activations).
 #include <lowbit/awq.hpp>
+#include <lowbit/gptq.hpp>
+#include <lowbit/owq.hpp>
 
 #include <cmath>
 #include <vector>
@@ -262,4 +264,78 @@ TEST_CASE("awq: bad inputs are rejected with lowbit::error") {
   awq_calibration c(32);
   CHECK_THROWS_AS(c.add_batch(Xn), lowbit::error);
   CHECK_THROWS_AS(awq_calibration(32).mean_abs(), lowbit::error);
+}
+
+// ---- compositions: AWQ scaling, then GPTQ / OWQ on the scaled layer ----
+
+TEST_CASE("awq<gptq>: alpha = 0 without clipping is GPTQ on the Hessian of X") {
+  const Eigen::MatrixXf W = lowbit_test::heavy_tailed(48, 128, 60);
+  const Eigen::MatrixXf X = lowbit_test::activations(128, 256, 61);
+  awq_options opt;
+  opt.alpha = 0.0f;
+  opt.clip = false;
+  auto a = quantize<awq<gptq<bits<3>, group<oc, 64>>>>(W, X, opt);
+  hessian H(128);
+  H.add_batch(X);
+  auto g = quantize<gptq<bits<3>, group<oc, 64>>>(W, H);
+  CHECK(std::equal(a.codes().begin(), a.codes().end(), g.codes().begin(), g.codes().end()));
+  CHECK(a.dequantize() == g.dequantize());
+  CHECK(a.report.method == "awq+gptq");
+}
+
+TEST_CASE("awq<gptq>: the Hessian of the scaled layer is diag(1/s) H diag(1/s)") {
+  const Eigen::MatrixXf W = lowbit_test::heavy_tailed(48, 128, 62);
+  const Eigen::MatrixXf X = lowbit_test::activations(128, 512, 63);
+  const Eigen::MatrixXd H = 2.0 * X.cast<double>() * X.cast<double>().transpose() / 512.0;
+  const gptq_options gopt;
+  auto a = quantize<awq<gptq<bits<3>, group<oc, 64>>>>(W, X, awq_options{}, H, gopt);
+  REQUIRE(a.alpha > 0.0f);
+  // The same layer built by hand: W·diag(s), clipped with the reported limits, and the
+  // Hessian of the inputs x / s written element by element.
+  Eigen::MatrixXf Wc = W * a.input_scales.asDiagonal();
+  for (Eigen::Index r = 0; r < Wc.rows(); ++r)
+    for (Eigen::Index c = 0; c < Wc.cols(); ++c)
+      Wc(r, c) = std::clamp(Wc(r, c), -a.clip_limits(r, c / 64), a.clip_limits(r, c / 64));
+  Eigen::MatrixXd Hs(128, 128);
+  for (Eigen::Index i = 0; i < 128; ++i)
+    for (Eigen::Index j = 0; j < 128; ++j) Hs(i, j) = H(i, j) / (double(a.input_scales[i]) * a.input_scales[j]);
+  auto g = quantize<gptq<bits<3>, group<oc, 64>>>(Wc, Hs, gopt);
+  std::size_t same = 0;
+  for (std::size_t i = 0; i < g.codes().size(); ++i) same += a.codes()[i] == g.codes()[i];
+  CHECK(static_cast<double>(same) >= 0.99 * static_cast<double>(g.codes().size()));
+  CHECK(a.report.loss == Approx(g.report.loss).epsilon(1e-3));
+}
+
+TEST_CASE("awq<gptq> and awq<owq>: scaling composes with error feedback and weak columns") {
+  const Eigen::MatrixXf W = lowbit_test::heavy_tailed(96, 256, 64);
+  const Eigen::MatrixXf X = lowbit_test::activations(256, 1024, 65);
+  const Eigen::MatrixXf calib = X.leftCols(512), held_out = X.rightCols(512);
+  const Eigen::VectorXf ones = Eigen::VectorXf::Ones(256);
+  hessian H(256);
+  H.add_batch(calib);
+  auto awq_rtn = quantize<awq<bits<3>, group<oc, 128>>>(W, calib);
+  auto awq_gptq = quantize<awq<gptq<bits<3>, group<oc, 128>>>>(W, calib, awq_options{}, gptq_options{});
+  auto plain_gptq = quantize<gptq<bits<3>, group<oc, 128>>>(W, H);
+  owq_options oo;
+  oo.weak_columns = 4;
+  auto awq_owq = quantize<awq<owq<bits<3>, group<oc, 128>>>>(W, calib, awq_options{}, oo);
+  const double e_awq_rtn = output_error(W, awq_rtn.dequantize(), awq_rtn.input_scales, held_out);
+  const double e_awq_gptq = output_error(W, awq_gptq.dequantize(), awq_gptq.input_scales, held_out);
+  const double e_gptq = output_error(W, plain_gptq.dequantize(), ones, held_out);
+  const double e_awq_owq = output_error(W, awq_owq.dequantize(), awq_owq.input_scales, held_out);
+  INFO("held-out output MSE: awq+rtn " << e_awq_rtn << ", awq+gptq " << e_awq_gptq << ", gptq " << e_gptq
+                                       << ", awq+owq " << e_awq_owq);
+  CHECK(awq_owq.weak_count() == 4);
+  CHECK(awq_owq.report.method == "awq+owq");
+  CHECK(e_awq_gptq < e_awq_rtn);
+  CHECK(e_awq_gptq < e_gptq);  // the paper's AWQ+GPTQ: the two are complementary
+  CHECK(e_awq_owq < e_awq_gptq);
+  // alpha = 0, no clip: OWQ itself, code for code.
+  awq_options off;
+  off.alpha = 0.0f;
+  off.clip = false;
+  auto a0 = quantize<awq<owq<bits<3>, group<oc, 128>>>>(W, calib, off, oo);
+  auto o = quantize<owq<bits<3>, group<oc, 128>>>(W, H, oo);
+  CHECK(std::equal(a0.codes().begin(), a0.codes().end(), o.codes().begin(), o.codes().end()));
+  CHECK(a0.dequantize() == o.dequantize());
 }

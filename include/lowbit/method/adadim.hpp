@@ -144,10 +144,12 @@ struct adadim<Method<P...>> {
       choice.error_oc = calibration_error(Wf, rtn_on<axis::oc>::run(W).dequantize(), Xm, opt, &reference);
       choice.error_ic = calibration_error(Wf, rtn_on<axis::ic>::run(W).dequantize(), Xm, opt, &reference);
       choice.chosen = choice.error_ic < choice.error_oc ? axis::ic : axis::oc;
-      result = choice.chosen == axis::ic ? adopt(ic_method::run(W, base_args...)) : adopt(oc_method::run(W, base_args...));
+      result = choice.chosen == axis::ic ? adopt(detail::run_calibrated<ic_method>(W, Xm, base_args...))
+                                             : adopt(detail::run_calibrated<oc_method>(W, Xm, base_args...));
     } else {
-      auto q_oc = oc_method::run(W, base_args...);
-      auto q_ic = ic_method::run(W, base_args...);
+      // A base that needs a Hessian and was given none gets the one of X (GPTQ-ada's).
+      auto q_oc = detail::run_calibrated<oc_method>(W, Xm, base_args...);
+      auto q_ic = detail::run_calibrated<ic_method>(W, Xm, base_args...);
       choice.error_oc = calibration_error(Wf, q_oc.dequantize(), Xm, opt, &reference);
       choice.error_ic = calibration_error(Wf, q_ic.dequantize(), Xm, opt, &reference);
       // Ties keep per-OC, the usual layout (the reference's argmin over ['oc', 'ic']).

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "lowbit/core/parallel.hpp"
+#include "lowbit/method/hessian.hpp"
 #include "lowbit/method/rtn.hpp"
 
 namespace lowbit {
@@ -399,14 +400,60 @@ template <class M>
   requires(!Policy<M>)
 struct awq_base<M> { using type = M; };
 
-// Hooks a base method can offer AWQ (specialised next to GPTQ/OWQ): how to run the base on
-// the scaled weights given the scales (e.g. turn H into diag(1/s) H diag(1/s)).
+// A layer Hessian as a base method takes it: a lowbit::hessian or an Eigen [in x in] matrix.
+template <class T>
+concept HessianArg = std::same_as<std::remove_cvref_t<T>, hessian> ||
+                     std::is_base_of_v<Eigen::MatrixBase<std::remove_cvref_t<T>>, std::remove_cvref_t<T>>;
+template <class... A> struct first_is_hessian : std::false_type {};
+template <class A0, class... A> struct first_is_hessian<A0, A...> : std::bool_constant<HessianArg<A0>> {};
+template <class> inline constexpr bool dependent_false = false;
+
+inline Eigen::MatrixXd hessian_as_double(const hessian& H) {
+  detail::require(!H.empty(), "awq: the hessian has no batches; add calibration activations with add_batch");
+  return H.matrix();
+}
+template <class D>
+Eigen::MatrixXd hessian_as_double(const Eigen::MatrixBase<D>& H) {
+  return H.template cast<double>();
+}
+
+// Runs Method on W with `args`. A method that needs a Hessian (GPTQ, OWQ) and was given none
+// gets the one of the calibration inputs X [in x tokens] (lowbit::hessian, 2/n · X Xᵀ).
+template <class Method, class... Args>
+auto run_calibrated(matrix_view<const float> W, const Eigen::MatrixXf& X, Args&&... args) {
+  if constexpr (requires { Method::run(W, std::forward<Args>(args)...); }) {
+    return Method::run(W, std::forward<Args>(args)...);
+  } else if constexpr (requires(const hessian& h) { Method::run(W, h, std::forward<Args>(args)...); }) {
+    hessian h(X.rows());
+    h.add_batch(X);
+    return Method::run(W, h, std::forward<Args>(args)...);
+  } else {
+    static_assert(dependent_false<Method>,
+                  "lowbit: the base method's run(W, ...) accepts neither these arguments nor a Hessian before them");
+  }
+}
+
+// How AWQ runs its base on the scaled weights W·diag(s). The layer now sees x / s, so a Hessian
+// given for the original inputs becomes diag(1/s) H diag(1/s); without one, the base gets the
+// Hessian of the scaled calibration inputs.
 template <class Base>
 struct awq_base_runner {
   template <class... Args>
-  static auto run(matrix_view<const float> W_scaled, const Eigen::VectorXf& /*s*/, const Eigen::MatrixXf& /*X_scaled*/,
+  static auto run(matrix_view<const float> W_scaled, const Eigen::VectorXf& s, const Eigen::MatrixXf& X_scaled,
                   Args&&... args) {
-    return Base::run(W_scaled, std::forward<Args>(args)...);
+    if constexpr (first_is_hessian<Args...>::value) return run_rescaled(W_scaled, s, std::forward<Args>(args)...);
+    else return run_calibrated<Base>(W_scaled, X_scaled, std::forward<Args>(args)...);
+  }
+
+ private:
+  template <class H, class... Rest>
+  static auto run_rescaled(matrix_view<const float> W_scaled, const Eigen::VectorXf& s, const H& H_in, Rest&&... rest) {
+    const Eigen::MatrixXd Hd = hessian_as_double(H_in);
+    detail::require(Hd.rows() == s.size() && Hd.cols() == s.size(), "awq: H is ", Hd.rows(), " x ", Hd.cols(),
+                    ", expected ", s.size(), " x ", s.size(), " (the layer's input channels)");
+    const Eigen::VectorXd inv = s.cast<double>().cwiseInverse();
+    const Eigen::MatrixXd Hs = inv.asDiagonal() * Hd * inv.asDiagonal();
+    return Base::run(W_scaled, Hs, std::forward<Rest>(rest)...);
   }
 };
 }  // namespace detail
