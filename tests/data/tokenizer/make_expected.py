@@ -16,6 +16,7 @@ Usage (from the repository root, after scripts/fetch-assets):
   /tmp/tokvenv/bin/python tests/data/tokenizer/make_expected.py
 Output columns: parse_special (0/1) TAB text (\\\\, \\t, \\n, \\r escaped) TAB ids (space-separated).
 """
+import importlib.metadata
 import os
 import pathlib
 import sys
@@ -106,7 +107,7 @@ def esc(s):
 
 n_tokens = 0
 with open(out_path, "w", encoding="utf-8", newline="\n") as f:
-    f.write(f"# expected SmolLM2 token ids: HF tokenizers {tokenizers.__version__}, gguf {gguf.__version__ if hasattr(gguf, '__version__') else '?'}; "
+    f.write(f"# expected SmolLM2 token ids: HF tokenizers {tokenizers.__version__}, gguf {importlib.metadata.version('gguf')}; "
             "made by make_expected.py\n")
     for flag, text in texts:
         tk = special if flag else plain
