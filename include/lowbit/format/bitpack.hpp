@@ -119,4 +119,25 @@ inline void unpack_row(std::span<const std::uint8_t> packed, std::span<std::uint
   }
 }
 
+// Reads code j of a packed row without unpacking its block (random access for small tables,
+// e.g. SpQR's quantized statistics).
+inline std::uint8_t packed_code_at(const std::uint8_t* row, std::ptrdiff_t j, int bits) {
+  const std::uint8_t* b = row + static_cast<std::size_t>(j / codes_per_block) * bytes_per_block(bits);
+  const int w = static_cast<int>(j % codes_per_block);
+  switch (bits) {
+    case 8:
+      return b[w];
+    case 4:
+      return w < 16 ? (b[w] & 0xF) : (b[w - 16] >> 4);
+    case 2:
+    case 3: {
+      std::uint8_t c = (b[w % 8] >> (2 * (w / 8))) & 3;
+      if (bits == 3) c |= static_cast<std::uint8_t>(((b[8 + w / 8] >> (w % 8)) & 1u) << 2);
+      return c;
+    }
+    default:
+      detail::fail("packed_code_at: unsupported bit width ", bits, " (expected 2, 3, 4 or 8)");
+  }
+}
+
 }  // namespace lowbit
