@@ -1,6 +1,7 @@
 // AdaDim: the axis chooser against independently computed errors on layers built so that each
 // axis wins in turn, "never worse than its base", the adaptive packed result and its kernels.
 #include <lowbit/adadim.hpp>
+#include <lowbit/gptq.hpp>
 
 #include <cmath>
 #include <vector>
@@ -136,4 +137,49 @@ TEST_CASE("adadim: bad inputs are rejected with lowbit::error") {
   Eigen::MatrixXf X = Eigen::MatrixXf::Ones(32, 8);
   X(0, 0) = INFINITY;
   CHECK_THROWS_AS(quantize<A>(W, X), lowbit::error);
+}
+
+// ---- AdaDim-GPTQ ----
+
+TEST_CASE("adadim<gptq>: GPTQ on both axes, the lower calibration error is kept") {
+  for (const bool ic_should_win : {true, false}) {
+    const layer l = ic_should_win ? input_outliers(500) : output_outliers(600);
+    hessian H(256);
+    H.add_batch(l.X);
+    auto g_oc = quantize<gptq<bits<3>, group<oc, 32>>>(l.W, H);
+    auto g_ic = quantize<gptq<bits<3>, group<ic, 32>>>(l.W, H);
+    const double e_oc = output_mse(l.W, g_oc.dequantize(), l.X), e_ic = output_mse(l.W, g_ic.dequantize(), l.X);
+    INFO("gptq errors oc " << e_oc << ", ic " << e_ic);
+    // No Hessian given: adadim builds the one of X, as the test did.
+    auto q = quantize<adadim<gptq<bits<3>, group<oc, 32>>>>(l.W, l.X);
+    CHECK(q.choice.chosen == (e_ic < e_oc ? ic : oc));
+    CHECK(q.group_axis() == (ic_should_win ? ic : oc));
+    CHECK(q.choice.error_oc == Approx(e_oc).epsilon(1e-4));
+    CHECK(q.choice.error_ic == Approx(e_ic).epsilon(1e-4));
+    CHECK(q.dequantize() == (ic_should_win ? g_ic.dequantize() : g_oc.dequantize()));
+    CHECK(q.report.method == "adadim+gptq");
+    CHECK(output_mse(l.W, q.dequantize(), l.X) <= std::min(e_oc, e_ic) * (1 + 1e-9));
+    // A Hessian and options given explicitly go to GPTQ unchanged.
+    gptq_options go;
+    go.act_order = true;
+    auto q2 = quantize<adadim<gptq<bits<3>, group<oc, 32>>>>(l.W, l.X, adadim_options{}, H, go);
+    auto ref = ic_should_win ? quantize<gptq<bits<3>, group<ic, 32>>>(l.W, H, go).dequantize()
+                             : quantize<gptq<bits<3>, group<oc, 32>>>(l.W, H, go).dequantize();
+    CHECK(q2.group_axis() == (ic_should_win ? ic : oc));
+    CHECK(q2.dequantize() == ref);
+  }
+}
+
+TEST_CASE("adadim<gptq>: choose_with_rtn decides with RTN, then runs GPTQ once (gptq_ada.py)") {
+  const layer l = input_outliers(700);
+  adadim_options opt;
+  opt.choose_with_rtn = true;
+  auto q = quantize<adadim<gptq<bits<3>, group<oc, 32>>>>(l.W, l.X, opt);
+  const double r_oc = output_mse(l.W, quantize<rtn<bits<3>, group<oc, 32>>>(l.W).dequantize(), l.X);
+  const double r_ic = output_mse(l.W, quantize<rtn<bits<3>, group<ic, 32>>>(l.W).dequantize(), l.X);
+  CHECK(q.choice.by_rtn);
+  CHECK(q.choice.error_oc == Approx(r_oc).epsilon(1e-4));
+  CHECK(q.choice.error_ic == Approx(r_ic).epsilon(1e-4));
+  CHECK(q.group_axis() == (r_ic < r_oc ? ic : oc));
+  CHECK(q.report.notes.find("chosen by rtn") != std::string::npos);
 }
