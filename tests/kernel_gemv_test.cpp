@@ -93,6 +93,26 @@ TEST_CASE("kernel: fixed-axis policies (group<oc, G>, group<ic, G>) run too") {
   }
 }
 
+// A stats storage the kernels have no fast path for (as SpQR's quantized_stats<>): they must
+// read it through the table's generic decode(begin, n, scale*, zero*, implicit_zero).
+struct f64_test_stats {
+  static constexpr int storage_bits = 64;
+  static constexpr bool second_level = false;
+};
+template <>
+class lowbit::stats_table<f64_test_stats> : public lowbit::dense_stats_table<double> {
+  using dense_stats_table<double>::dense_stats_table;
+};
+
+TEST_CASE("kernel: other stats storages go through the table's generic decode") {
+  using PM = pm<3, 32, no_outliers, f64_test_stats>;
+  for (const cpu::kernel_table* K : cpu::runnable_tables())
+    for (axis ax : {axis::oc, axis::ic}) {
+      check_against_reference(lowbit_test::random_packed<PM>(45, 100, ax, 3), 1, *K, 4);
+      check_against_reference(lowbit_test::random_packed<PM>(45, 100, ax, 5), 5, *K, 6);
+    }
+}
+
 TEST_CASE("kernel: results do not depend on the thread count") {
   using PM = pm<4, 32, sparse_outliers>;
   const unsigned before = num_threads();

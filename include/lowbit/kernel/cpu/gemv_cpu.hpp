@@ -3,17 +3,20 @@
 // storage, outlier store) is resolved here, once per call or per row block, and the inner
 // loops run in an ISA kernel set (kernel_table) that only sees pointers.
 //
-//   per-OC groups:  y_r = sum_g s_g * sum_{c in g} (q_c - z_g) x_c; the kernel dequantizes in
-//                   registers, w = s_g q + (-s_g z_g), so a tile of m <= 4 activation vectors
-//                   shares one decode of the row.
+//   per-OC groups:  y_r = sum_g s_g (sum_{c in g} q_c x_c - z_g X_g), X_g = sum_{c in g} x_c
+//                   taken once per call: the kernel scales each group's partial sums once.
+//                   16-code groups dequantize in registers instead (w = s q - s z); smaller
+//                   ones fold the row's scales into x like a per-IC row group of one row.
+//                   A tile of m <= 4 activation vectors shares one decode of a row.
 //   per-IC groups:  for row group rg, xs[c] = x[c] s(rg, c) and bias = sum_c xs[c] z(rg, c)
 //                   are computed once; every row of the group is then sum_c q_c xs[c] - bias
 //                   (AdaDim's layout costs one pass over x per row group, not per weight).
 //   dense_columns (OWQ): the low-bit part runs on x gathered to the quantized columns, then
 //                   the [rows x k] fp16 weak columns are added against x at those columns.
 //   sparse_outliers (SpQR): each row's CSR values are added, sum v_j x[col_j].
-//   Stats are read through the table's bulk `decode` (any StatsStorage, SpQR's second level
-//   included), per row (per-OC) or per row group (per-IC).
+//   Stats are decoded to float once per block of rows (per-OC) or per row group (per-IC):
+//   fp16/fp32 tables in bulk by the kernel set, any other StatsStorage (SpQR's second level)
+//   through its table's `decode(begin, n, scale, zero, implicit_zero)`.
 //
 // Every output row is computed by one task with an operation order that does not depend on
 // where the rows were split, so results are identical for any thread count.
@@ -105,6 +108,25 @@ inline void quantize_activations(const float* x, index ldx, index m, index padde
     }
 }
 
+// Stats [begin, begin + n) as floats. fp16/fp32 tables are converted in bulk by the kernel
+// set; any other storage (SpQR's quantized_stats) goes through its table's `decode`.
+template <PackedMatrix PM>
+void decode_stats(const PM& W, const kernel_table& K, index begin, index n, float* s, float* z) {
+  using S = typename PM::stats_policy;
+  const auto& t = W.stats();
+  if constexpr (std::is_same_v<S, fp16_stats> || std::is_same_v<S, fp32_stats>) {
+    auto convert = [&](auto span, float* out) {
+      if constexpr (std::is_same_v<S, fp16_stats>) K.f16_to_f32(reinterpret_cast<const std::uint16_t*>(span.data()) + begin, out, n);
+      else std::copy(span.begin() + begin, span.begin() + begin + n, out);
+    };
+    convert(t.scales(), s);
+    if (t.has_zeros()) convert(t.zeros(), z);
+    else std::fill(z, z + n, PM::implicit_zero);
+  } else {
+    t.decode(begin, n, s, z, PM::implicit_zero);
+  }
+}
+
 inline int log2_exact(index v) { return std::countr_zero(static_cast<std::uint64_t>(v)); }
 
 // Adds the outlier store's contribution to rows [r0, r1) of Y.
@@ -161,7 +183,7 @@ void run_folded(const PM& W, const kernel_table& K, const packed_x& xp, index m,
   std::vector<double> bias(static_cast<std::size_t>(m));
   for (index g0 = r0 - r0 % G; g0 < r1; g0 += G) {
     const index a = std::max(g0, r0), b = std::min({g0 + G, r1, rows});
-    W.stats().decode(W.stat_index(g0, 0), static_cast<index>(s.size()), s.data(), z.data(), PM::implicit_zero);
+    decode_stats(W, K, W.stat_index(g0, 0), static_cast<index>(s.size()), s.data(), z.data());
     const index gs = per_row_oc ? W.group_size() : 1;  // quantized columns per stat
     for (index i = 0; i < m; ++i) {
       double bsum = 0.0;
@@ -210,12 +232,9 @@ void run_oc(const PM& W, const kernel_table& K, const packed_x& xp, index m, ind
   std::vector<float> s(static_cast<std::size_t>(rows_per_step * ng)), c(s.size()), z(s.size());
   for (index a = r0; a < r1; a += rows_per_step) {
     const index b = std::min(r1, a + rows_per_step);
-    for (index r = a; r < b; ++r) {
-      const std::size_t o = static_cast<std::size_t>((r - a) * ng);
-      W.stats().decode(W.stat_index(r, 0), ng, s.data() + o, z.data() + o, PM::implicit_zero);
-      if (!grouped)
-        for (index g = 0; g < ng; ++g) c[o + static_cast<std::size_t>(g)] = -s[o + static_cast<std::size_t>(g)] * z[o + static_cast<std::size_t>(g)];
-    }
+    decode_stats(W, K, W.stat_index(a, 0), (b - a) * ng, s.data(), z.data());  // rows a..b are contiguous
+    if (!grouped)
+      for (std::size_t k = 0; k < static_cast<std::size_t>((b - a) * ng); ++k) c[k] = -s[k] * z[k];
     f32_rows_args args;
     args.bits = PM::bits;
     args.codes = W.row_codes(a);
@@ -282,8 +301,7 @@ void run_i8(const PM& W, const kernel_table& K, const packed_x& xp, index m, ind
     args.group_shift = ng == 1 ? 62 : log2_exact(xpg);
     for (index a = r0; a < r1; a += rows_per_step) {
       const index b = std::min(r1, a + rows_per_step);
-      for (index r = a; r < b; ++r)
-        W.stats().decode(W.stat_index(r, 0), ng, s.data() + (r - a) * ng, z.data() + (r - a) * ng, PM::implicit_zero);
+      decode_stats(W, K, W.stat_index(a, 0), (b - a) * ng, s.data(), z.data());
       args.codes = W.row_codes(a);
       args.rows = b - a;
       args.y = Y + a;
@@ -307,7 +325,7 @@ void run_i8(const PM& W, const kernel_table& K, const packed_x& xp, index m, ind
   args.ldy = rows;
   for (index g0 = r0 - r0 % G; g0 < r1; g0 += G) {
     const index a = std::max(g0, r0), b = std::min({g0 + G, r1, rows});
-    W.stats().decode(W.stat_index(g0, 0), qcols, s.data(), z.data(), PM::implicit_zero);
+    decode_stats(W, K, W.stat_index(g0, 0), qcols, s.data(), z.data());
     for (index i = 0; i < m; ++i)
       for (index qc = 0; qc < qcols; ++qc)
         xs[static_cast<std::size_t>(i * padded + qc)] = xp.data[i * xp.ld + qc] * s[static_cast<std::size_t>(qc)];

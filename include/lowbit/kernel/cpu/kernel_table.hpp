@@ -73,6 +73,8 @@ struct kernel_table {
   float (*dot_f16)(const std::uint16_t* w, const float* x, index n) = nullptr;
   // sum_j half(values[j]) * x[cols[j]]: one CSR row of SpQR outliers.
   float (*sparse_dot)(const std::uint16_t* values, const std::uint16_t* cols, index n, const float* x) = nullptr;
+  // out[j] = half(in[j]): fp16 stats tables, decoded once per row block.
+  void (*f16_to_f32)(const std::uint16_t* in, float* out, index n) = nullptr;
   // int8 path; i8_bits is a bit mask of the widths it handles (bit b set: b bits).
   void (*i8_rows)(const i8_rows_args&) = nullptr;
   unsigned i8_bits = 0;

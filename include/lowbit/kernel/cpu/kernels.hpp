@@ -121,6 +121,10 @@ inline float sparse_dot(const std::uint16_t* v, const std::uint16_t* cols, index
   return acc;
 }
 
+inline void f16_to_f32(const std::uint16_t* in, float* out, index n) {
+  for (index j = 0; j < n; ++j) out[j] = half_to_float(in[j]);
+}
+
 inline void i8_rows(const i8_rows_args& a) {
   const std::size_t bpb = static_cast<std::size_t>(4 * a.bits);
   const index bpx = index{1} << a.xblock_shift;  // code blocks per x-block
@@ -146,7 +150,7 @@ inline void i8_rows(const i8_rows_args& a) {
 }
 
 inline const kernel_table& table() {
-  static const kernel_table t{isa::generic, &f32_rows, &dot_f16, &sparse_dot, &i8_rows, 0x11Cu};
+  static const kernel_table t{isa::generic, &f32_rows, &dot_f16, &sparse_dot, &f16_to_f32, &i8_rows, 0x11Cu};
   return t;
 }
 
@@ -397,6 +401,20 @@ inline float sparse_dot(const std::uint16_t* v, const std::uint16_t* cols, index
 #endif
 }
 
+inline void f16_to_f32(const std::uint16_t* in, float* out, index n) {
+  index j = 0;
+#if defined(LOWBIT_KERNEL_AVX512)
+  for (; j < n; j += 16) {
+    const __mmask16 k = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+    _mm512_mask_storeu_ps(out + j, k, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, in + j)));
+  }
+#else
+  for (; j + 8 <= n; j += 8)
+    _mm256_storeu_ps(out + j, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + j))));
+  for (; j < n; ++j) out[j] = _cvtsh_ss(in[j]);
+#endif
+}
+
 // ---- int8 activations: 32 u8 codes x 32 s8 activations per block, summed into int32 lanes ----
 // VNNI: vpdpbusd adds four u8*s8 products per lane with no intermediate saturation.
 // AVX2: vpmaddubsw (pairs into saturating int16) + vpmaddwd; exact while 2 * maxq * 127 <=
@@ -579,7 +597,7 @@ inline void i8_rows(const i8_rows_args& a) {
 }
 
 inline const kernel_table& table() {
-  static const kernel_table t{id(), &f32_rows, &dot_f16, &sparse_dot, &i8_rows, i8_widths};
+  static const kernel_table t{id(), &f32_rows, &dot_f16, &sparse_dot, &f16_to_f32, &i8_rows, i8_widths};
   return t;
 }
 
