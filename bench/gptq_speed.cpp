@@ -6,8 +6,12 @@
 //   factor U            Cholesky in³/3 + triangular inverse in³/3   (fp64)
 // The floor is that work at the machine's measured GEMM rate (a 1536³ Eigen GEMM on one
 // thread, times the thread count): the time if every flop ran at GEMM speed on every core.
+// The machine may be shared, so every phase also reports its process CPU time (all threads)
+// against the one-core floor (flops / one-thread rate): that ratio does not depend on how
+// many cores other jobs left us.
 #include <Eigen/Core>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -16,6 +20,8 @@
 #include "../tests/support/test_data.hpp"
 
 namespace {
+
+double cpu_now() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -65,33 +71,39 @@ int main(int argc, char** argv) {
   lowbit::gptq_options opt;
   using M = lowbit::gptq<lowbit::bits<4>, lowbit::group<lowbit::oc, 128>>;
   using PM = M::packed_type;
+  double c0 = cpu_now();
   t0 = std::chrono::steady_clock::now();
   const Eigen::MatrixXd Hc = lowbit::detail::checked_hessian(H.matrix(), in, "bench");
   Eigen::MatrixXf Wn;
   auto prob = lowbit::detail::gptq_prepare(lowbit::to_view(W), Hc, {}, opt, "bench", &Wn);
-  const double t_prep = seconds_since(t0);
+  const double t_prep = seconds_since(t0), c_prep = cpu_now() - c0;
   PM pm(rows, in);
   lowbit::detail::gptq_grid_hook<PM, lowbit::minmax> hook(pm, prob, false);
+  c0 = cpu_now();
   t0 = std::chrono::steady_clock::now();
   const double loss = lowbit::detail::gptq_run(prob, hook, opt);
-  const double t_loop = seconds_since(t0);
+  const double t_loop = seconds_since(t0), c_loop = cpu_now() - c0;
 
   // The whole public call, as a user runs it.
+  c0 = cpu_now();
   t0 = std::chrono::steady_clock::now();
   const auto q = lowbit::quantize<M>(W, H, opt);
-  const double t_all = seconds_since(t0);
+  const double t_all = seconds_since(t0), c_all = cpu_now() - c0;
 
   const double r = static_cast<double>(rows), n = static_cast<double>(in), B = 128.0;
   double lazy = 0.0;
   for (double e = B; e < n; e += B) lazy += 2.0 * r * B * (n - e);
   const double inblock = r * n * B, factor = 2.0 * n * n * n / 3.0;
   const double floor_loop = (lazy + inblock) / (rf * threads), floor_factor = factor / (rd * threads);
-  std::printf("factor U (Cholesky + triangular inverse, fp64): %.3f s, floor %.3f s (%.1fx)\n", t_prep, floor_factor,
-              t_prep / floor_factor);
-  std::printf("column loop (4-bit, g128): %.3f s, floor %.3f s (%.1fx), loss %.4g\n", t_loop, floor_loop,
-              t_loop / floor_loop, loss);
-  std::printf("quantize<gptq<bits<4>, group<oc,128>>> total: %.3f s, floor %.3f s (%.1fx); report %.3f s, %.4f bits/weight\n",
-              t_all, floor_loop + floor_factor, t_all / (floor_loop + floor_factor), q.report.seconds,
-              q.bits_per_weight());
+  const double cpu_floor_factor = factor / rd, cpu_floor_loop = (lazy + inblock) / rf;
+  std::printf("%-44s %9s %9s %6s | %9s %9s %6s\n", "phase", "wall s", "floor s", "x", "cpu s", "floor s", "x");
+  auto row = [](const char* name, double t, double f, double c, double cf) {
+    std::printf("%-44s %9.3f %9.3f %6.1f | %9.3f %9.3f %6.1f\n", name, t, f, t / f, c, cf, c / cf);
+  };
+  row("factor U (Cholesky + tri. inverse, fp64)", t_prep, floor_factor, c_prep, cpu_floor_factor);
+  row("column loop (4-bit g128, blocks of 128)", t_loop, floor_loop, c_loop, cpu_floor_loop);
+  row("quantize<gptq<bits<4>, group<oc,128>>> total", t_all, floor_loop + floor_factor, c_all,
+      cpu_floor_loop + cpu_floor_factor);
+  std::printf("loss %.4g, report %.3f s, %.4f bits/weight\n", loss, q.report.seconds, q.bits_per_weight());
   return 0;
 }
