@@ -280,6 +280,7 @@ awq_scales search_awq_scales(std::span<const awq_linear> linears, const Eigen::M
   detail::require(s_x.size() == X.rows(), "awq::search_scales: s_x has ", s_x.size(), " entries, X has ", X.rows(),
                   " rows (input channels)");
   detail::require(X.cols() > 0, "awq::search_scales: X has no tokens");
+  require_finite(to_view(X), "calibration activations X");
   std::vector<Eigen::MatrixXf> W;
   W.reserve(linears.size());
   for (const auto& l : linears) {
