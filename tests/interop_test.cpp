@@ -372,3 +372,18 @@ TEST_CASE("GPTQ/AWQ tensors in a safetensors checkpoint: written, listed, read b
   REQUIRE_THROWS_WITH(read_awq(f, "model.layers.0.self_attn.q_proj", 32), Catch::Contains("scales' shape"));
   REQUIRE_THROWS_WITH(read_awq(f, "nope", 32), Catch::Contains("no tensor named 'nope.qweight'"));
 }
+
+TEST_CASE("GGUF import: a Q4_1 zero beyond fp16 is refused for fp16 stats, kept in fp32 (found by fuzzing)") {
+  std::vector<std::byte> block(20, std::byte{0x11});
+  const half d = half::from_bits(0x0001), m = half(60000.0f);  // d = 2^-24: -m/d = -1e12
+  std::memcpy(block.data(), &d.bits, 2);
+  std::memcpy(block.data() + 2, &m.bits, 2);
+  gguf_writer w;
+  w.add_tensor("t", {32, 1}, gguf_type::q4_1, block);
+  const auto f = gguf_file::from_memory(w.bytes());
+  REQUIRE_THROWS_WITH(from_gguf<q4a>(f, "t"), Catch::Contains("import into fp32_stats"));
+  const auto pm = from_gguf<packed_matrix<bits<4>, group<oc, 32>, no_outliers, fp32_stats>>(f, "t");
+  const Eigen::MatrixXf x = pm.dequantize(), ref = f.load_matrix("t");
+  REQUIRE(x.allFinite());
+  REQUIRE((x - ref).cwiseAbs().maxCoeff() <= 1e-2f);  // 60000 + 2^-24: float resolution there is 0.004
+}

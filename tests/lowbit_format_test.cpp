@@ -312,3 +312,12 @@ TEST_CASE("lowbit file: with checksums off, damaged files still end in a lowbit:
   CHECK(loaded > 0);  // flips in tensor data pass unnoticed without checksums ...
   CHECK(refused > 0);  // ... flips in the structure do not
 }
+
+TEST_CASE("lowbit file: finite stats that decode beyond float's range are refused (found by fuzzing)") {
+  using P = packed_matrix<bits<8>, group<ic, per_channel>, no_outliers, fp32_stats>;
+  auto pm = random_packed<P>(3, 5, axis::ic, 1);
+  pm.stats().set(3, grid_params{1.4e36f, 7e22f});
+  lowbit_writer w;
+  w.add("e", pm);
+  REQUIRE_THROWS_WITH(lowbit_file::from_memory(w.bytes()).load<P>("e"), Catch::Contains("stats entry 3") && Catch::Contains("beyond the float range"));
+}

@@ -171,12 +171,14 @@ PM from_gguf(const gguf_file& f, std::string_view name) {
           p.zero = mv > 0.0f ? -1.0f : mv < 0.0f ? 1.0f : 0.0f;
         }
       }
+      using table = stats_table<typename PM::stats_policy>;
+      lowbit::detail::require(std::isfinite(table::round(p.zero)), where, ": block ", k, " of row ", r, " has m / d = ",
+                              -p.zero, ", beyond what the target's stats storage holds; import into fp32_stats");
       const index s = pm.stat_index(r, k * detail::gguf_block);
       if (k % per_group == 0) {
         pm.stats().set(s, p);
       } else {  // a wider lowbit group: its blocks must agree
         const grid_params g = pm.params(r, k * detail::gguf_block);
-        using table = stats_table<typename PM::stats_policy>;
         lowbit::detail::require(g.scale == table::round(p.scale) && (PM::symmetric || g.zero == table::round(p.zero)), where,
                                 ": blocks ", k - k % per_group, " and ", k, " of row ", r, " have different scales; they cannot share the target's group of ",
                                 pm.group_size());

@@ -31,6 +31,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <algorithm>
 #include <map>
 #include <set>
@@ -383,6 +384,14 @@ class lowbit_file {
     if constexpr (!PM::symmetric) {
       copy_exact(n + ".zeros", shape, pm.stats().zeros());
       require_finite_stats(n + ".zeros", pm.stats().zeros());
+    }
+    // Finite stats can still overflow float when decoded (fp32 scale 1e36 times zero 1e22).
+    for (index i = 0; i < pm.stats().size(); ++i) {
+      const grid_params p = pm.stats().get(i, PM::implicit_zero);
+      const double reach = std::abs(static_cast<double>(p.scale)) * (PM::max_code + std::abs(static_cast<double>(p.zero)));
+      lowbit::detail::require(reach <= static_cast<double>(std::numeric_limits<float>::max()), context_, ": matrix '", name,
+                              "': stats entry ", i, " (scale ", p.scale, ", zero ", p.zero,
+                              ") decodes beyond the float range");
     }
     if constexpr (std::is_same_v<typename PM::outlier_policy, dense_columns>) {
       auto& o = pm.outliers();
