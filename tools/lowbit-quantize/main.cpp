@@ -97,7 +97,11 @@ std::string default_text(const char* split) {
 
 cli_args parse(int argc, char** argv) {
   cli_args a;
-  for (int i = 0; i < argc; ++i) a.command_line += (i ? " " : "") + std::string(i == 0 ? "lowbit-quantize" : argv[i]);
+  a.command_line = "lowbit-quantize";
+  for (int i = 1; i < argc; ++i) {
+    a.command_line += ' ';
+    a.command_line += argv[i];
+  }
   auto value = [&](int& i) -> std::string {
     if (i + 1 >= argc) bad_arg(std::string(argv[i]) + " needs a value");
     return argv[++i];
@@ -143,6 +147,7 @@ cli_args parse(int argc, char** argv) {
     else if (f == "--quiet") a.quiet = true;
     else bad_arg("unknown option '" + f + "'");
   }
+  if (a.method.rfind("adadim", 0) == 0) a.opt.group_axis = lowbit::axis::adaptive;  // AdaDim chooses per linear
   if (a.model.empty()) a.model = lowbit::io::default_model_path().string();
   if (a.calib.empty()) a.calib = default_text("valid");
   if (a.eval.empty()) a.eval = default_text("test");
@@ -246,7 +251,15 @@ void print_report(const session& s, const run_result& r) {
   std::printf(" mean");
   const double nb = static_cast<double>(r.layers.size() / 7);
   for (lt::slot sl : lt::all_slots) std::printf(" %12.3e", per_slot[lt::slot_name(sl)] / nb);
-  std::printf("\n\n");
+  std::printf("\n");
+  int ic = 0, ada = 0;
+  for (const auto& l : r.layers) {
+    if (l.notes.find("adadim axis=") == std::string::npos) continue;
+    ++ada;
+    ic += l.notes.find("adadim axis=ic") != std::string::npos;
+  }
+  if (ada > 0) std::printf("adadim chose per-IC groups for %d of %d linears\n", ic, ada);
+  std::printf("\n");
   std::printf("average bits per weight : %.4f (exact, all %zu quantized linears)\n", r.avg_bits, r.layers.size());
   std::printf("quantized linears size  : %.2f MB (model as stored, fp16 embedding: %.2f MB)\n", r.linear_mb, r.model_mb);
   std::printf("quantization time       : %.1f s (calibration forward passes included)\n", r.quant_seconds);
@@ -354,7 +367,7 @@ int run(cli_args args) {
     if (!entry.available) continue;
     for (int b : {4, 3, 2})
       for (int g : {128, 0})
-        for (auto ax : {lowbit::axis::oc, lowbit::axis::ic}) {
+        for (auto ax : entry.sweep_axes) {
           variant v{name, args.opt};
           v.opt.bits = b;
           v.opt.group = g;

@@ -55,6 +55,8 @@ class linear {
   // Storage, counted exactly: 32 for float, the packed format's bits_per_weight() otherwise.
   virtual double bits_per_weight() const = 0;
   virtual bool quantized() const = 0;
+  // What the method reported about this layer (chosen axis, AWQ's α, ...).
+  virtual std::string notes() const { return {}; }
   std::size_t stored_bytes() const {
     return static_cast<std::size_t>(std::llround(bits_per_weight() * static_cast<double>(rows() * cols()) / 8.0));
   }
@@ -124,6 +126,10 @@ class packed_linear final : public linear {
   // The input scale is folded into the previous op in a deployed model: not counted.
   double bits_per_weight() const override { return pm_.bits_per_weight(); }
   bool quantized() const override { return true; }
+  std::string notes() const override {
+    if constexpr (requires { pm_.report.notes; }) return pm_.report.notes;
+    else return {};
+  }
   const PM& packed() const { return pm_; }
 
  private:

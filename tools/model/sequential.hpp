@@ -42,6 +42,7 @@ struct layer_report {
   double bits = 0.0;       // bits per weight of the stored format
   std::size_t bytes = 0;
   double seconds = 0.0;    // this group's quantization time, split evenly over its linears
+  std::string notes;       // the method's own report (chosen axis, α, ...)
 };
 
 struct sequential_options {
@@ -100,6 +101,7 @@ inline std::vector<layer_report> quantize_sequential(llama_model& m, std::span<c
         r.bits = out[i]->bits_per_weight();
         r.bytes = out[i]->stored_bytes();
         r.seconds = sec / static_cast<double>(out.size());
+        r.notes = out[i]->notes();
         reports.push_back(std::move(r));
         b.at(s) = std::move(out[i]);
       }
