@@ -292,8 +292,9 @@ class wxa_matrix {
   void set_stat(index r, index s, grid_params p) {
     const std::size_t i = stat_slot(r, s);
     detail::require(p.scale > 0.0f && std::isfinite(p.scale), "wxa_matrix: weight scale ", p.scale, " must be positive");
-    detail::require(p.zero == std::nearbyint(p.zero) && std::abs(p.zero) <= 65536.0f, "wxa_matrix: weight zero point ",
-                    p.zero, " must be an integer with |zero| <= 65536");
+    // |z_w| <= 256 keeps k_w = n z_w - sum(w) in int32 and every term of the expansion < 2^53.
+    detail::require(p.zero == std::nearbyint(p.zero) && std::abs(p.zero) <= 256.0f, "wxa_matrix: weight zero point ",
+                    p.zero, " must be an integer with |zero| <= 256");
     wscale_[i] = p.scale;
     wzero_[i] = static_cast<std::int32_t>(p.zero);
   }
