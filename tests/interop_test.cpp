@@ -387,3 +387,40 @@ TEST_CASE("GGUF import: a Q4_1 zero beyond fp16 is refused for fp16 stats, kept 
   REQUIRE(x.allFinite());
   REQUIRE((x - ref).cwiseAbs().maxCoeff() <= 1e-2f);  // 60000 + 2^-24: float resolution there is 0.004
 }
+
+TEST_CASE("GGUF export: Q4_K keeps lowbit's codes and re-rounds scales and mins to 6 bits") {
+  // Hand-picked stats that 6 bits hold exactly: s_j = (j + 56) / 64 (max 63/64 → d = 1/64),
+  // s_j z_j = multiples of 1/8 with max 63/8 (→ dmin = 1/8); then llama.cpp's Q4_K dequantization
+  // must give back lowbit's weights up to float rounding (z_j = m_j / s_j is a float quotient),
+  // which checks every byte of the layout: a misplaced nibble or 6-bit field is off by >= 1/64.
+  using P = packed_matrix<bits<4>, group<oc, 32>, no_outliers, fp32_stats>;
+  P pm(2, 256, axis::oc);
+  std::vector<std::uint8_t> row(256);
+  for (idx r = 0; r < 2; ++r) {
+    for (idx c = 0; c < 256; ++c) row[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>((7 * c + r) % 16);
+    pm.set_row_codes(r, row);
+    for (int j = 0; j < 8; ++j) {
+      const float s = static_cast<float>(j + 56) / 64.0f;
+      const float m = j == 7 - r ? 63.0f / 8.0f : static_cast<float>(5 * j + 1) / 8.0f;
+      pm.stats().set(pm.stat_index(r, 32 * j), grid_params{s, m / s});
+    }
+  }
+  REQUIRE_THROWS_WITH(to_gguf_blocks(pm, gguf_type::q4_k), Catch::Contains("requantize"));
+  gguf_writer w;
+  add_packed(w, "k", pm, gguf_type::q4_k, gguf_export::requantize);
+  const auto f = gguf_file::from_memory(w.bytes());
+  const Eigen::MatrixXf x = f.load_matrix("k"), ref = pm.dequantize();
+  REQUIRE((x - ref).cwiseAbs().maxCoeff() <= 1e-5f);
+
+  // A real RTN matrix: codes kept, the error is the 6-bit rounding of the stats.
+  const Eigen::MatrixXf W = lowbit_test::gaussian(8, 512, 71);
+  const auto q = quantize<rtn<bits<4>, group<oc, 32>>>(W);
+  gguf_writer w2;
+  add_packed(w2, "k", q.packed(), gguf_type::q4_k, gguf_export::requantize);
+  const Eigen::MatrixXf y = gguf_file::from_memory(w2.bytes()).load_matrix("k"), yq = q.dequantize();
+  const float step = (W.maxCoeff() - W.minCoeff()) / 15.0f;
+  REQUIRE((y - yq).cwiseAbs().maxCoeff() <= 0.5f * step);
+  REQUIRE((y - W).norm() <= 1.5f * (yq - W).norm());
+  REQUIRE_THROWS_WITH(to_gguf_blocks(quantize<rtn<bits<4>, group<oc, 64>>>(W).packed(), gguf_type::q4_k, gguf_export::requantize),
+                      Catch::Contains("group<oc, 32>"));
+}

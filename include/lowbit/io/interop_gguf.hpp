@@ -12,6 +12,8 @@
 //   bits<8>, symmetric,  idem                                      →  Q8_0, bit-exact (q = code - 128)
 //   bits<4>, asymmetric, idem                                      →  Q4_1 with d = s, m = -s z
 //                                                                    (m rounded to fp16: not bit-exact)
+//   bits<4>, asymmetric, groups of exactly 32, gguf_export::requantize  →  Q4_K: codes kept,
+//                                  group scales and mins re-rounded to Q4_K's 6-bit sub-scales
 // Every other matrix (3 bits, per-IC groups, outliers, ...) can be written only by re-rounding
 // its dequantized weights with ggml's reference quantizer (gguf_export::requantize): the
 // caller must ask for that loss explicitly.
@@ -20,6 +22,7 @@
 // d), Q4_1 → bits<4> asymmetric with zero = -m / d (exact up to the float rounding of that
 // quotient), each with groups of 32 (or 32k when the k blocks of a group share d and m).
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -64,9 +67,77 @@ inline void put_half_bits(std::byte* p, half h) { std::memcpy(p, &h.bits, 2); }
 
 }  // namespace detail
 
+namespace detail {
+
+// Q4_K from a 4-bit asymmetric matrix with groups of 32 along the input: the codes are kept,
+// only the stats are re-rounded. A 256-weight super-block holds 8 of lowbit's groups; Q4_K
+// stores w = d sc_j q - dmin mn_j with 6-bit sc_j, mn_j and fp16 d, dmin, so sc_j = s_j / d and
+// mn_j = s_j z_j / dmin are rounded to 6 bits (ggml-common.h block_q4_K; the byte layout is in
+// docs/formats.md). Codes move from lowbit's nibble order (q_i | q_{i+16} << 4 per 32) to
+// Q4_K's (byte l of each 64-weight chunk = q_l | q_{l+32} << 4).
+template <PackedMatrix PM>
+std::vector<std::byte> q4_k_blocks(const PM& pm) {
+  constexpr std::size_t block_bytes = 144;
+  const index supers = pm.cols() / 256;
+  std::vector<std::byte> out(static_cast<std::size_t>(pm.rows() * supers) * block_bytes);
+  std::vector<std::uint8_t> codes(static_cast<std::size_t>(pm.cols()));
+  std::byte* b = out.data();
+  for (index r = 0; r < pm.rows(); ++r) {
+    pm.unpack_row_codes(r, codes);
+    for (index k = 0; k < supers; ++k, b += block_bytes) {
+      float sc[8], mn[8], smax = 0.0f, mmax = 0.0f;
+      for (int j = 0; j < 8; ++j) {
+        const grid_params p = pm.params(r, 256 * k + 32 * j);
+        lowbit::detail::require(p.scale >= 0.0f && p.zero >= 0.0f && std::isfinite(p.scale * p.zero), "GGUF export to Q4_K: row ", r,
+                                " group ", 8 * k + j, " has scale ", p.scale, " and zero ", p.zero,
+                                "; Q4_K needs scale >= 0 and zero >= 0");
+        sc[j] = p.scale;
+        mn[j] = p.scale * p.zero;
+        smax = std::max(smax, sc[j]);
+        mmax = std::max(mmax, mn[j]);
+      }
+      lowbit::detail::require(smax / 63.0f <= half_max && mmax / 63.0f <= half_max, "GGUF export to Q4_K: row ", r,
+                              " has scales beyond fp16");
+      const half d(smax / 63.0f), dmin(mmax / 63.0f);
+      std::uint8_t q6s[8], q6m[8];
+      for (int j = 0; j < 8; ++j) {
+        const float dv = d.to_float(), mv = dmin.to_float();
+        q6s[j] = static_cast<std::uint8_t>(dv > 0.0f ? std::clamp(std::nearbyint(sc[j] / dv), 0.0f, 63.0f) : 0.0f);
+        q6m[j] = static_cast<std::uint8_t>(mv > 0.0f ? std::clamp(std::nearbyint(mn[j] / mv), 0.0f, 63.0f) : 0.0f);
+      }
+      put_half_bits(b, d);
+      put_half_bits(b + 2, dmin);
+      std::uint8_t s12[12] = {};
+      for (int j = 0; j < 4; ++j) {
+        s12[j] = static_cast<std::uint8_t>(q6s[j] | ((q6s[j + 4] >> 4) << 6));
+        s12[j + 4] = static_cast<std::uint8_t>(q6m[j] | ((q6m[j + 4] >> 4) << 6));
+        s12[j + 8] = static_cast<std::uint8_t>((q6s[j + 4] & 0xF) | ((q6m[j + 4] & 0xF) << 4));
+      }
+      std::memcpy(b + 4, s12, 12);
+      const std::uint8_t* q = codes.data() + 256 * k;
+      for (int c = 0; c < 4; ++c)
+        for (int l = 0; l < 32; ++l) b[16 + 32 * c + l] = static_cast<std::byte>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
+    }
+  }
+  return out;
+}
+
+}  // namespace detail
+
 // The GGUF blocks of `pm` ([ne0 = cols, ne1 = rows], row-major rows of blocks).
 template <PackedMatrix PM>
 std::vector<std::byte> to_gguf_blocks(const PM& pm, gguf_type type, gguf_export mode = gguf_export::exact) {
+  if (type == gguf_type::q4_k) {
+    constexpr bool fits = PM::bits == 4 && !PM::symmetric && std::is_same_v<typename PM::outlier_policy, no_outliers> &&
+                          !PM::stats_policy::second_level;
+    if constexpr (fits) {
+      if (mode == gguf_export::requantize && pm.group_axis() == axis::oc && pm.group_size() == 32 && pm.cols() % 256 == 0)
+        return detail::q4_k_blocks(pm);
+    }
+    lowbit::detail::fail("GGUF export to Q4_K: only bits<4>, asymmetric, group<oc, 32>, no outliers, rows of 256k "
+                         "weights translate (codes kept, scales and mins re-rounded to 6 bits: pass "
+                         "gguf_export::requantize); this matrix is none of that or the mode is exact");
+  }
   const std::string obstacle = detail::gguf_exact_obstacle(pm, type);
   if (!obstacle.empty()) {
     lowbit::detail::require(mode == gguf_export::requantize, "GGUF export to ", type_name(type), ": ", obstacle,
