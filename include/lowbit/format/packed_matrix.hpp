@@ -79,6 +79,7 @@ class packed_matrix {
     row_bytes_ = packed_row_bytes(qcols_, bits);
     codes_.assign(static_cast<std::size_t>(rows_) * row_bytes_, 0);
     if constexpr (!Stats::second_level) stats_ = stats_table<Stats>(stat_rows() * stat_cols(), !symmetric);
+    if constexpr (Stats::second_level) stats_ = stats_table<Stats>(stat_rows(), stat_cols());
   }
 
   // ---- shape and layout ----

@@ -74,3 +74,6 @@ class stats_table<fp32_stats> : public dense_stats_table<float> {
 };
 
 }  // namespace lowbit
+
+// SpQR's second level (stats_table<quantized_stats<B, R>>): every user of packed_matrix sees it.
+#include "lowbit/format/quantized_stats_table.hpp"
