@@ -25,8 +25,14 @@ void require_identical(const PM& a, const PM& b) {
     REQUIRE(x.size() == y.size());
     REQUIRE(std::memcmp(x.data(), y.data(), x.size_bytes()) == 0);
   };
-  same(a.stats().scales(), b.stats().scales());
-  same(a.stats().zeros(), b.stats().zeros());
+  if constexpr (PM::stats_policy::second_level) {
+    same(a.stats().scale_codes(), b.stats().scale_codes());
+    same(a.stats().zero_codes(), b.stats().zero_codes());
+    same(a.stats().second_level(), b.stats().second_level());
+  } else {
+    same(a.stats().scales(), b.stats().scales());
+    same(a.stats().zeros(), b.stats().zeros());
+  }
   if constexpr (std::is_same_v<typename PM::outlier_policy, dense_columns>) {
     REQUIRE(a.outliers().columns == b.outliers().columns);
     same(std::span(a.outliers().values), std::span(b.outliers().values));
@@ -234,7 +240,10 @@ TEST_CASE("lowbit file: unsupported bit widths, versions and inconsistent descri
   REQUIRE_THROWS_WITH(lowbit_file::from_memory(ax), Catch::Contains("contradicts"));
   auto qs = small_file();
   replace_in_header(qs, "stats=fp16_stats;outliers=no_outliers", "stats=quantized_stats<3, 16>;outliers=no_outliers");
-  REQUIRE_THROWS_WITH(lowbit_file::from_memory(qs), Catch::Contains("quantized_stats<3, 16> (SpQR"));
+  REQUIRE_THROWS_WITH(lowbit_file::from_memory(qs), Catch::Contains("tensor 'q.scale_codes' is missing"));
+  auto qs5 = small_file();
+  replace_in_header(qs5, "stats=fp16_stats;outliers=no_outliers", "stats=quantized_stats<5, 16>;outliers=no_outliers");
+  REQUIRE_THROWS_WITH(lowbit_file::from_memory(qs5), Catch::Contains("stats=quantized_stats<5, 16> is not"));
 
   // A plain safetensors file is not taken for a lowbit file.
   safetensors_writer plain;
@@ -321,3 +330,35 @@ TEST_CASE("lowbit file: finite stats that decode beyond float's range are refuse
   w.add("e", pm);
   REQUIRE_THROWS_WITH(lowbit_file::from_memory(w.bytes()).load<P>("e"), Catch::Contains("stats entry 3") && Catch::Contains("beyond the float range"));
 }
+
+#if __has_include(<lowbit/format/quantized_stats_table.hpp>)
+TEST_CASE("lowbit file: SpQR matrices (quantized_stats + sparse outliers) load back bit-exactly") {
+  using P = packed_matrix<bits<3>, group<oc, 16>, sparse_outliers, quantized_stats<3, 16>>;
+  std::mt19937 rng(41);
+  P pm(40, 64, axis::oc);
+  for (auto& b : pm.codes()) b = static_cast<std::uint8_t>(rng());
+  std::uniform_real_distribution<float> u(0.01f, 1.0f), z(0.0f, 7.0f);
+  for (idx sc = 0; sc < pm.stat_cols(); ++sc) {
+    std::vector<float> s(static_cast<std::size_t>(pm.stat_rows())), zz(s.size());
+    for (auto& v : s) v = u(rng);
+    for (auto& v : zz) v = z(rng);
+    pm.stats().set_column(sc, s, zz);
+  }
+  auto& o = pm.outliers();
+  for (idx r = 0; r < 40; ++r) {
+    if (r % 3 == 0) {
+      o.col.push_back(static_cast<std::uint16_t>((7 * r) % 64));
+      o.values.push_back(half(0.25f * static_cast<float>(r)));
+    }
+    o.row_ptr[static_cast<std::size_t>(r) + 1] = static_cast<std::uint32_t>(o.col.size());
+  }
+  round_trip(pm);
+  lowbit_writer w;
+  w.add("spqr", pm);
+  const auto f = lowbit_file::from_memory(w.bytes());
+  CHECK(f.matrix("spqr").stats == "quantized_stats<3, 16>");
+  CHECK(f.container().tensor("spqr.stats_grids").shape == std::vector<std::uint64_t>{4, 3, 4});  // 4 stat cols, ceil(40/16) groups
+  REQUIRE_THROWS_WITH((f.load<packed_matrix<bits<3>, group<oc, 16>, sparse_outliers, quantized_stats<3, 8>>>("spqr")),
+                      Catch::Contains("quantized_stats<3, 8>"));
+}
+#endif

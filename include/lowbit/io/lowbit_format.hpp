@@ -13,6 +13,8 @@
 //             "<name>.codes":   {"dtype":"U8",  "shape":[rows, row_bytes], ...},
 //             "<name>.scales":  {"dtype":"F16"|"F32", "shape":[stat_rows, stat_cols], ...},
 //             "<name>.zeros":   (asymmetric grids only, as scales)
+//             quantized_stats<B, R> (SpQR) instead of scales/zeros: "<name>.scale_codes",
+//             "<name>.zero_codes" U8 [stat_cols, column_bytes], "<name>.stats_grids" F16 [stat_cols, groups, 4]
 //             "<name>.weak_columns" I32 [k], "<name>.weak_values" F16 [rows, k]   (dense_columns)
 //             "<name>.outlier_row_ptr" U32 [rows+1], "<name>.outlier_cols" U16 [nnz],
 //             "<name>.outlier_values" F16 [nnz]                                  (sparse_outliers)
@@ -44,6 +46,9 @@
 
 #include "lowbit/core/error.hpp"
 #include "lowbit/format/packed_matrix.hpp"
+#if __has_include("lowbit/format/quantized_stats_table.hpp")
+#include "lowbit/format/quantized_stats_table.hpp"  // SpQR's quantized_stats<B, R> tables
+#endif
 #include "lowbit/io/checksum.hpp"
 #include "lowbit/io/safetensors.hpp"
 
@@ -107,6 +112,21 @@ packed_info info_of(std::string_view name, const PM& pm) {
   return i;
 }
 
+// "quantized_stats<B, R>" → (B, R); false for anything else.
+inline bool parse_quantized_stats(std::string_view s, int& b, int& r) {
+  constexpr std::string_view head = "quantized_stats<", mid = ", ";
+  if (!s.starts_with(head) || !s.ends_with(">")) return false;
+  s = s.substr(head.size(), s.size() - head.size() - 1);
+  const auto comma = s.find(mid);
+  if (comma == std::string_view::npos) return false;
+  const auto num = [](std::string_view t, int& v) {
+    const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    return ec == std::errc() && p == t.data() + t.size();
+  };
+  return num(s.substr(0, comma), b) && num(s.substr(comma + mid.size()), r) && is_supported_bit_width(b) && r >= 2 &&
+         r <= (1 << 20) && (r & (r - 1)) == 0;
+}
+
 inline std::string encode_descriptor(const packed_info& i) {
   return "bits=" + std::to_string(i.bits) + ";group_axis=" + axis_name(i.group_axis) + ";group=" +
          std::to_string(i.group) + ";axis=" + axis_name(i.chosen_axis) + ";symmetric=" + (i.symmetric ? "1" : "0") +
@@ -162,8 +182,10 @@ inline packed_info decode_descriptor(std::string_view name, std::string_view d, 
                           axis_name(i.chosen_axis), " contradicts group_axis=", axis_name(i.group_axis));
   i.symmetric = integer("symmetric", 0, 1) == 1;
   i.stats = field("stats");
-  lowbit::detail::require(i.stats == "fp16_stats" || i.stats == "fp32_stats" || i.stats.starts_with("quantized_stats<"),
-                          where, ": stats=", i.stats, " is not fp16_stats, fp32_stats or quantized_stats<B, R>");
+  int qb = 0, qr = 0;
+  lowbit::detail::require(i.stats == "fp16_stats" || i.stats == "fp32_stats" || parse_quantized_stats(i.stats, qb, qr),
+                          where, ": stats=", i.stats,
+                          " is not fp16_stats, fp32_stats or quantized_stats<B, R> (B 2, 3, 4 or 8; R a power of two)");
   i.outliers = field("outliers");
   lowbit::detail::require(i.outliers == "no_outliers" || i.outliers == "dense_columns" || i.outliers == "sparse_outliers",
                           where, ": outliers=", i.outliers, " is not no_outliers, dense_columns or sparse_outliers");
@@ -212,9 +234,6 @@ class lowbit_writer {
   // A packed matrix under `name`; its parts become the tensors "<name>.codes", ...
   template <PackedMatrix PM>
   void add(std::string_view name, const PM& pm) {
-    static_assert(!PM::stats_policy::second_level,
-                  "lowbit::io::lowbit_writer: quantized_stats<> (SpQR's second-level stats) have no file "
-                  "layout yet; save the matrix with fp16_stats");
     lowbit::detail::require(!name.empty(), "lowbit_writer: a matrix needs a name");
     lowbit::detail::require(pm.rows() > 0 && pm.cols() > 0, "lowbit_writer: matrix '", name, "' is empty");
     const std::string n(name);
@@ -222,9 +241,17 @@ class lowbit_writer {
     const packed_info info = detail::info_of(name, pm);
     st_.set_metadata("lowbit.matrix." + n, detail::encode_descriptor(info));
     put(n + ".codes", detail::dims({pm.rows(), static_cast<index>(pm.row_bytes())}), pm.codes());
-    const auto shape = detail::dims({pm.stat_rows(), pm.stat_cols()});
-    put(n + ".scales", shape, pm.stats().scales());
-    if (!PM::symmetric) put(n + ".zeros", shape, pm.stats().zeros());
+    if constexpr (PM::stats_policy::second_level) {  // SpQR: codes of scales and zeros + their fp16 grids
+      const auto& t = pm.stats();
+      const auto codes_shape = detail::dims({pm.stat_cols(), static_cast<index>(t.column_bytes())});
+      put(n + ".scale_codes", codes_shape, t.scale_codes());
+      put(n + ".zero_codes", codes_shape, t.zero_codes());
+      put(n + ".stats_grids", detail::dims({pm.stat_cols(), t.groups_per_column(), 4}), t.second_level());
+    } else {
+      const auto shape = detail::dims({pm.stat_rows(), pm.stat_cols()});
+      put(n + ".scales", shape, pm.stats().scales());
+      if (!PM::symmetric) put(n + ".zeros", shape, pm.stats().zeros());
+    }
     if constexpr (std::is_same_v<typename PM::outlier_policy, dense_columns>) {
       const auto& o = pm.outliers();
       put(n + ".weak_columns", detail::dims({o.count()}), std::span<const std::int32_t>(o.columns));
@@ -361,8 +388,6 @@ class lowbit_file {
   // The packed matrix `name`, as type PM. The file's policies must be exactly PM's.
   template <PackedMatrix PM>
   PM load(std::string_view name) const {
-    static_assert(!PM::stats_policy::second_level,
-                  "lowbit::io::lowbit_file: quantized_stats<> (SpQR's second-level stats) have no file layout yet");
     const packed_info& info = matrix(name);
     const std::string want = packed_type_name<PM>();
     lowbit::detail::require(info.type_name() == want, context_, ": matrix '", name, "' is a ", info.type_name(),
@@ -378,12 +403,21 @@ class lowbit_file {
       }
     }();
     copy_exact(n + ".codes", detail::dims({pm.rows(), static_cast<index>(pm.row_bytes())}), pm.codes());
-    const auto shape = detail::dims({pm.stat_rows(), pm.stat_cols()});
-    copy_exact(n + ".scales", shape, pm.stats().scales());
-    require_finite_stats(n + ".scales", pm.stats().scales());
-    if constexpr (!PM::symmetric) {
-      copy_exact(n + ".zeros", shape, pm.stats().zeros());
-      require_finite_stats(n + ".zeros", pm.stats().zeros());
+    if constexpr (PM::stats_policy::second_level) {
+      auto& t = pm.stats();
+      const auto codes_shape = detail::dims({pm.stat_cols(), static_cast<index>(t.column_bytes())});
+      copy_exact(n + ".scale_codes", codes_shape, t.scale_codes());
+      copy_exact(n + ".zero_codes", codes_shape, t.zero_codes());
+      copy_exact(n + ".stats_grids", detail::dims({pm.stat_cols(), t.groups_per_column(), 4}), t.second_level());
+      require_finite_stats(n + ".stats_grids", std::span<const half>(t.second_level()));
+    } else {
+      const auto shape = detail::dims({pm.stat_rows(), pm.stat_cols()});
+      copy_exact(n + ".scales", shape, pm.stats().scales());
+      require_finite_stats(n + ".scales", pm.stats().scales());
+      if constexpr (!PM::symmetric) {
+        copy_exact(n + ".zeros", shape, pm.stats().zeros());
+        require_finite_stats(n + ".zeros", pm.stats().zeros());
+      }
     }
     // Finite stats can still overflow float when decoded (fp32 scale 1e36 times zero 1e22).
     for (index i = 0; i < pm.stats().size(); ++i) {
@@ -501,16 +535,23 @@ class lowbit_file {
       lowbit::detail::require(t->shape == shape, where, ": tensor '", tn, "' has the wrong shape for the descriptor");
       claimed.insert(tn);
     };
-    lowbit::detail::require(!i.stats.starts_with("quantized_stats"), where, ": ", i.stats,
-                            " (SpQR's second-level stats) have no file layout in format version 1");
     const index qcols = i.cols - i.weak_columns;
     const index g = i.group == per_channel ? (i.chosen_axis == axis::oc ? qcols : i.rows) : i.group;
     const index srows = i.chosen_axis == axis::oc ? i.rows : (i.rows + g - 1) / g;
     const index scols = i.chosen_axis == axis::oc ? (qcols + g - 1) / g : qcols;
     const st_dtype sdt = i.stats == "fp16_stats" ? st_dtype::f16 : st_dtype::f32;
     expect(".codes", st_dtype::u8, detail::dims({i.rows, static_cast<index>(packed_row_bytes(qcols, i.bits))}));
-    expect(".scales", sdt, detail::dims({srows, scols}));
-    if (!i.symmetric) expect(".zeros", sdt, detail::dims({srows, scols}));
+    int qb = 0, qr = 0;
+    if (detail::parse_quantized_stats(i.stats, qb, qr)) {
+      lowbit::detail::require(!i.symmetric, where, ": quantized_stats need an asymmetric grid");
+      const auto codes_shape = detail::dims({scols, static_cast<index>(packed_row_bytes(srows, qb))});
+      expect(".scale_codes", st_dtype::u8, codes_shape);
+      expect(".zero_codes", st_dtype::u8, codes_shape);
+      expect(".stats_grids", st_dtype::f16, detail::dims({scols, (srows + qr - 1) / qr, 4}));
+    } else {
+      expect(".scales", sdt, detail::dims({srows, scols}));
+      if (!i.symmetric) expect(".zeros", sdt, detail::dims({srows, scols}));
+    }
     if (i.outliers == "dense_columns") {
       expect(".weak_columns", st_dtype::i32, detail::dims({i.weak_columns}));
       expect(".weak_values", st_dtype::f16, detail::dims({i.rows, i.weak_columns}));
