@@ -9,7 +9,8 @@
 // ceiling_gbps is a streaming read over a buffer larger than the last-level cache with the
 // same threads; the speedups are against an fp32 Eigen GEMV and an fp16 (F16C) GEMV of the
 // same shape measured in this run. layout says the activation format (a8-clustered32 = 8-bit
-// activation codes, 32 clusters; -g128 = weights from a packed RTN matrix with groups of 128).
+// activation codes, 32 clusters; -g128 = weights from a packed RTN matrix with groups of 128;
+// a-fp32 = float activations; a8-block = lowbit::gemv's own int8 activations, per block).
 //
 // Usage: wxa_gemv [--threads 1,2] [--reps 30] [--mib 512] [--quick]
 //   --mib: size of the ceiling buffer and of the rotated weight copies (> last-level cache)
@@ -217,6 +218,12 @@ int main(int argc, char** argv) {
       const double usq = rotating_us(std::max(3, reps / 5), static_cast<double>(pm4.stored_bytes()), rot,
                                      [&] { return pm4; }, [&](const auto& m) { lowbit::gemv(m, x, y); });
       out.push_back({"lowbit_gemv", "a-fp32-g128", "dispatch", 4, usq, static_cast<double>(pm4.stored_bytes())});
+      // ... and with its int8 activations (quantized per block once per call, ggml-style).
+      lowbit::gemm_options int8_act;
+      int8_act.act = lowbit::activations::int8;
+      const double usq8 = rotating_us(std::max(3, reps / 5), static_cast<double>(pm4.stored_bytes()), rot,
+                                      [&] { return pm4; }, [&](const auto& m) { lowbit::gemv(m, x, y, int8_act); });
+      out.push_back({"lowbit_gemv", "a8-block-g128", "dispatch", 4, usq8, static_cast<double>(pm4.stored_bytes())});
       for (const auto& v : variants)
         for (lowbit::int8_isa isa : lowbit::available_int8_isas()) {
           if (isa == lowbit::int8_isa::scalar && rows > 4096) continue;  // slow; one shape is enough
