@@ -305,3 +305,33 @@ TEST_CASE("gptq: bad inputs throw lowbit::error", "[gptq][errors]") {
   bad.percdamp = -0.1;
   CHECK_THROWS_AS(quantize<M>(W, H, bad), error);
 }
+
+TEST_CASE("gptq engine: a caller's column order replaces act order", "[gptq][engine]") {
+  using namespace lowbit;
+  using PM = gptq<bits<4>, group<oc, 16>>::packed_type;
+  const Eigen::MatrixXf W = lowbit_test::heavy_tailed(20, 64, 81);
+  const Eigen::MatrixXd H = hessian_of(lowbit_test::activations(64, 300, 82));
+  auto run = [&](bool act, std::vector<lowbit::index> order) {
+    gptq_options o;
+    o.act_order = act;
+    Eigen::MatrixXf Wn;
+    auto p = detail::gptq_prepare(to_view(W), H, {}, o, "test", &Wn, order);
+    PM pm(20, 64);
+    rtn_fill<minmax>(to_view(Wn), pm);  // static stats
+    detail::gptq_grid_hook<PM, minmax> hook(pm, p, true);
+    const double loss = detail::gptq_run(p, hook, o);
+    hook.store_codes();
+    return std::make_pair(pm.dequantize(), loss);
+  };
+  std::vector<lowbit::index> by_diag(64);
+  std::iota(by_diag.begin(), by_diag.end(), 0);
+  std::stable_sort(by_diag.begin(), by_diag.end(), [&](lowbit::index a, lowbit::index b) { return H(a, a) > H(b, b); });
+  const auto a = run(true, {}), b = run(false, by_diag);
+  CHECK(a.first == b.first);
+  CHECK(a.second == b.second);
+  std::vector<lowbit::index> bad = by_diag;
+  bad[3] = bad[4];
+  CHECK_THROWS_AS(run(false, bad), error);
+  const std::vector<lowbit::index> short_order(by_diag.begin(), by_diag.end() - 1);
+  CHECK_THROWS_AS(run(false, short_order), error);
+}

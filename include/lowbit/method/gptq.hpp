@@ -223,8 +223,12 @@ inline bool inverse_upper_cholesky(const Eigen::MatrixXd& A, Eigen::MatrixXf& U)
 
 // Steps 1-4. `kept` lists columns that are not quantized (OWQ weak columns), placed last in
 // the given order. `W_natural` receives the dead-zeroed weights in natural order if non-null.
+// `order` (optional) is a caller's processing order of the quantized columns (SpQR's
+// Spearman permutation, RPTQ's clusters): a permutation of the columns not in `kept`; it
+// replaces the natural / act-order choice.
 inline gptq_problem gptq_prepare(matrix_view<const float> W, Eigen::MatrixXd H, std::span<const index> kept,
-                                 const gptq_options& opt, const char* who, Eigen::MatrixXf* W_natural = nullptr) {
+                                 const gptq_options& opt, const char* who, Eigen::MatrixXf* W_natural = nullptr,
+                                 std::span<const index> order = {}) {
   require(std::isfinite(opt.percdamp) && opt.percdamp >= 0.0, who, ": percdamp is ", opt.percdamp,
           "; expected a finite value >= 0 (default 0.01)");
   require(opt.blocksize >= 1, who, ": blocksize is ", opt.blocksize, "; expected >= 1 (default 128)");
@@ -249,9 +253,21 @@ inline gptq_problem gptq_prepare(matrix_view<const float> W, Eigen::MatrixXd H, 
     require(!is_kept[static_cast<std::size_t>(k)], who, ": kept column ", k, " is listed twice");
     is_kept[static_cast<std::size_t>(k)] = 1;
   }
-  for (index j = 0; j < cols; ++j)
-    if (!is_kept[static_cast<std::size_t>(j)]) p.order.push_back(j);
-  if (opt.act_order)
+  if (!order.empty()) {
+    std::vector<char> seen(static_cast<std::size_t>(cols), 0);
+    for (index j : order) {
+      require(j >= 0 && j < cols && !is_kept[static_cast<std::size_t>(j)] && !seen[static_cast<std::size_t>(j)], who,
+              ": the given order is not a permutation of the quantized columns (bad entry ", j, ")");
+      seen[static_cast<std::size_t>(j)] = 1;
+      p.order.push_back(j);
+    }
+    require(static_cast<index>(order.size()) + static_cast<index>(kept.size()) == cols, who, ": the given order has ",
+            order.size(), " columns, expected ", cols - static_cast<index>(kept.size()));
+  } else {
+    for (index j = 0; j < cols; ++j)
+      if (!is_kept[static_cast<std::size_t>(j)]) p.order.push_back(j);
+  }
+  if (opt.act_order && order.empty())
     std::stable_sort(p.order.begin(), p.order.end(), [&](index a, index b) { return H(a, a) > H(b, b); });
   p.n_quant = static_cast<index>(p.order.size());
   require(p.n_quant > 0, who, ": every column is kept; nothing to quantize");
@@ -308,7 +324,9 @@ double gptq_run(gptq_problem& p, Hook& hook, const gptq_options& opt) {
                            std::span<float>(q));
       const index rest = b1 - pos - 1;
       float* e = E.col(pos - b0).data();
-      for_tiles(rows, row_tile, rows * (rest + 1) >= 65536, [&](index r0, index r1) {
+      // Threads only for large steps: one dispatch per column costs a scheduler round trip,
+      // which on a loaded machine outweighs ~1M multiply-adds (the GEMM below dominates).
+      for_tiles(rows, row_tile, rows * (rest + 1) >= (index{1} << 20), [&](index r0, index r1) {
         for (index r = r0; r < r1; ++r) {
           e[r] = (w[r] - q[static_cast<std::size_t>(r)]) / d;
           w[r] = q[static_cast<std::size_t>(r)];
@@ -373,7 +391,8 @@ class gptq_grid_hook {
       for (index r = 0; r < rows; ++r) emit(r, qc, qcols, c.w[static_cast<std::size_t>(r)], pm_.params(r, qc), q);
     } else {
       const index groups = (rows + G - 1) / G;
-      parallel_for(groups, mse ? 1 : 16, [&](index g0, index g1) {
+      // The mse search is worth a parallel dispatch per column; min/max is not.
+      parallel_for(groups, mse ? 1 : groups, [&](index g0, index g1) {
         for (index g = g0; g < g1; ++g) {
           const index r0 = g * G, n = std::min(G, rows - r0);
           if (!static_) pm_.stats().set(pm_.stat_index(r0, qc), fit_group<Search>({c.w.data() + r0, n, 1}, spec_));
