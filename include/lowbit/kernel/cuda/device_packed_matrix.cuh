@@ -11,7 +11,9 @@
 //   stats      per group one fp16 pair (scale s, bias b = -zero * s), so a weight is
 //              w = fma(code, s, b) in half2 arithmetic; b is rounded to fp16 once, from the
 //              float product (error <= 1 ulp of |zero * s|, i.e. of the group's largest weight).
-//              per-OC: half2 (s, b) [rows_pad x stat_cols] row-major;
+//              per-OC: half2 (s, b) as [rows_pad / 16][stat_cols][16]: the 16 rows of a
+//              tile's group are one 64-byte run, so a warp's stats load touches 2 sectors
+//              instead of 16 (row-major rows are stat_cols * 4 bytes apart);
 //              per-IC: fp16 s and b, each [ceil(rows_pad / G) x qcols_pad] row-major, so
 //              the 16 consecutive columns of a thread are two 16-byte loads.
 //              SpQR's two-level stats (quantized_stats<B, R>) are decoded at upload through
@@ -152,7 +154,8 @@ device_packed_matrix upload(const PM& W) {
     for (index r = 0; r < srows; ++r) {
       W.stats().decode(r * scols, scols, s.data(), z.data(), PM::implicit_zero);
       for (index j = 0; j < scols; ++j)
-        t[static_cast<std::size_t>(r * scols + j)] = detail_upload::scale_bias(s[static_cast<std::size_t>(j)], z[static_cast<std::size_t>(j)]);
+        t[static_cast<std::size_t>(((r / tile_rows) * scols + j) * tile_rows + r % tile_rows)] =
+            detail_upload::scale_bias(s[static_cast<std::size_t>(j)], z[static_cast<std::size_t>(j)]);
     }
     d.oc_stats_ = device_buffer<__half2>(t);
   } else {

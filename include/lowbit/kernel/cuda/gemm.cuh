@@ -32,7 +32,6 @@ inline constexpr int max_batch = 16;  // activation rows per launch (two mma n-t
 namespace detail_kernels {
 
 inline constexpr int warps = 8;   // split-K ways inside a block (one warp per k-tile stream)
-inline constexpr int unroll = 4;  // code loads in flight per thread before the first use
 
 struct gemm_params {
   const std::uint8_t* codes;
@@ -42,7 +41,8 @@ struct gemm_params {
   const __half* x;       // activations of the low-bit columns: [m x ldx]
   const __half* x_full;  // logical activations (outliers): [m x ldx_full]
   __half* y;             // [m x ldy]
-  int m, ldx, ldx_full, ldy, rows, qcols, nkt, group, stat_cols, ld_ic, vec_x;
+  int m, ldx, ldx_full, ldy, rows, qcols, nkt, stat_cols, ld_ic, vec_x;
+  int group_shift;  // log2 of the group size; 30 for per-channel groups (every index maps to group 0)
   int nweak;
   const std::int32_t* weak_cols;
   const __half* weak_vals;
@@ -67,6 +67,13 @@ template <int Bits>
 struct lane_codes {
   std::uint32_t w[Bits];
 };
+
+// Tiles whose codes a warp loads before it uses the first: 2-3 KiB per warp in flight
+// (with ~24-32 warps per SM, enough bytes to cover DRAM latency).
+// (Measured on the H100: 4 tiles for 4 bits beat 8, whose extra registers cost a block per
+// SM; the narrower codes need more tiles for the same bytes.)
+template <int Bits>
+inline constexpr int unroll = Bits == 8 ? 2 : Bits == 4 ? 4 : 8;
 
 // Streaming loads (evict-first: every code byte is read exactly once per call).
 template <int Bits>
@@ -124,82 +131,85 @@ __device__ __forceinline__ void load_x(std::uint32_t (&xw)[8], const gemm_params
   }
 }
 
-// One 16 x 64 tile: dequantize the lane's 32 weights and run 4 k-steps x NT mma.
-template <int Bits, int NT, stats_mode Mode>
-__device__ __forceinline__ void tile_mma(float (&acc)[NT][4], const lane_codes<Bits>& c, const gemm_params& P, int kt,
-                                         int row0, int g, int qi) {
-  const int cb = kt * tile_cols + 16 * qi;
+// The non-code operands of one tile for one lane: activations and the wide modes' stats.
+// Fetched one tile ahead (they come from L1/L2), so their latency hides behind the mma.
+template <int NT, stats_mode Mode>
+struct tile_operands {
   std::uint32_t xw[NT][8];
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt) load_x(xw[nt], P, min(nt * 8 + g, P.m - 1), cb);
-
-  // Stats of the wide modes: fetched once per tile.
-  __half2 s_row[2], b_row[2];  // oc_wide: rows g, g + 8
+  __half2 s_row[2], b_row[2];        // oc_wide: rows g, g + 8
   std::uint32_t s_col[8], b_col[8];  // ic_wide: columns cb .. cb + 15
+};
+
+template <int NT, stats_mode Mode>
+__device__ __forceinline__ void fetch_operands(tile_operands<NT, Mode>& o, const gemm_params& P, int kt, int row0, int g,
+                                               int qi) {
+  const int cb = kt * tile_cols + 16 * qi;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) load_x(o.xw[nt], P, min(nt * 8 + g, P.m - 1), cb);
   if constexpr (Mode == stats_mode::oc_wide) {
-    const int grp = min(cb / P.group, P.stat_cols - 1);
-    const __half2 a = __ldg(P.oc_stats + static_cast<std::size_t>(row0) * P.stat_cols + grp);
-    const __half2 b = __ldg(P.oc_stats + static_cast<std::size_t>(row0 + 8) * P.stat_cols + grp);
-    s_row[0] = __low2half2(a), b_row[0] = __high2half2(a);
-    s_row[1] = __low2half2(b), b_row[1] = __high2half2(b);
+    const int grp = min(cb >> P.group_shift, P.stat_cols - 1);
+    const __half2* band = P.oc_stats + (static_cast<std::size_t>(row0 / tile_rows) * P.stat_cols + grp) * tile_rows;
+    const __half2 a = __ldg(band + g);
+    const __half2 b = __ldg(band + g + 8);
+    o.s_row[0] = __low2half2(a), o.b_row[0] = __high2half2(a);
+    o.s_row[1] = __low2half2(b), o.b_row[1] = __high2half2(b);
   } else if constexpr (Mode == stats_mode::ic_wide) {
-    const std::size_t off = static_cast<std::size_t>((row0 - g) / P.group) * P.ld_ic + cb;
+    const std::size_t off = static_cast<std::size_t>((row0 - g) >> P.group_shift) * P.ld_ic + cb;
     const uint4* ps = reinterpret_cast<const uint4*>(P.ic_scale + off);
     const uint4* pb = reinterpret_cast<const uint4*>(P.ic_bias + off);
     const uint4 s0 = __ldg(ps), s1 = __ldg(ps + 1), b0 = __ldg(pb), b1 = __ldg(pb + 1);
-    s_col[0] = s0.x, s_col[1] = s0.y, s_col[2] = s0.z, s_col[3] = s0.w;
-    s_col[4] = s1.x, s_col[5] = s1.y, s_col[6] = s1.z, s_col[7] = s1.w;
-    b_col[0] = b0.x, b_col[1] = b0.y, b_col[2] = b0.z, b_col[3] = b0.w;
-    b_col[4] = b1.x, b_col[5] = b1.y, b_col[6] = b1.z, b_col[7] = b1.w;
+    o.s_col[0] = s0.x, o.s_col[1] = s0.y, o.s_col[2] = s0.z, o.s_col[3] = s0.w;
+    o.s_col[4] = s1.x, o.s_col[5] = s1.y, o.s_col[6] = s1.z, o.s_col[7] = s1.w;
+    o.b_col[0] = b0.x, o.b_col[1] = b0.y, o.b_col[2] = b0.z, o.b_col[3] = b0.w;
+    o.b_col[4] = b1.x, o.b_col[5] = b1.y, o.b_col[6] = b1.z, o.b_col[7] = b1.w;
   }
-  const __half2 k1024 = as_half2(0x64006400u);
+}
 
-  auto weight = [&](std::uint32_t bits2, int t, int p) -> std::uint32_t {
-    const __half2 q = __hsub2(as_half2(bits2), k1024);
-    __half2 s, b;
-    if constexpr (Mode == stats_mode::oc_wide) {
-      s = s_row[p % 2], b = b_row[p % 2];
-    } else if constexpr (Mode == stats_mode::ic_wide) {
-      s = as_half2(s_col[2 * t + p / 2]), b = as_half2(b_col[2 * t + p / 2]);
-    } else if constexpr (Mode == stats_mode::oc_narrow) {
-      const int col = cb + 4 * t + 2 * (p / 2);
-      const int grp = min(col / P.group, P.stat_cols - 1);
-      const __half2 sb = __ldg(P.oc_stats + static_cast<std::size_t>(row0 + 8 * (p % 2)) * P.stat_cols + grp);
-      s = __low2half2(sb), b = __high2half2(sb);
-    } else {
-      const int col = cb + 4 * t + 2 * (p / 2);
-      const std::size_t off = static_cast<std::size_t>((row0 + 8 * (p % 2)) / P.group) * P.ld_ic + col;
-      s = __ldg(reinterpret_cast<const __half2*>(P.ic_scale + off));
-      b = __ldg(reinterpret_cast<const __half2*>(P.ic_bias + off));
-    }
-    return as_u32(__hfma2(q, s, b));
-  };
-
-#pragma unroll
-  for (int t = 0; t < 4; ++t) {
-    std::uint32_t a[4];
-    // (t and p must be compile-time constants for the bit positions: spelled out)
-    switch (t) {
-      case 0:
-        a[0] = weight(pair_bits<Bits, 0, 0>(c), 0, 0), a[1] = weight(pair_bits<Bits, 0, 1>(c), 0, 1);
-        a[2] = weight(pair_bits<Bits, 0, 2>(c), 0, 2), a[3] = weight(pair_bits<Bits, 0, 3>(c), 0, 3);
-        break;
-      case 1:
-        a[0] = weight(pair_bits<Bits, 1, 0>(c), 1, 0), a[1] = weight(pair_bits<Bits, 1, 1>(c), 1, 1);
-        a[2] = weight(pair_bits<Bits, 1, 2>(c), 1, 2), a[3] = weight(pair_bits<Bits, 1, 3>(c), 1, 3);
-        break;
-      case 2:
-        a[0] = weight(pair_bits<Bits, 2, 0>(c), 2, 0), a[1] = weight(pair_bits<Bits, 2, 1>(c), 2, 1);
-        a[2] = weight(pair_bits<Bits, 2, 2>(c), 2, 2), a[3] = weight(pair_bits<Bits, 2, 3>(c), 2, 3);
-        break;
-      default:
-        a[0] = weight(pair_bits<Bits, 3, 0>(c), 3, 0), a[1] = weight(pair_bits<Bits, 3, 1>(c), 3, 1);
-        a[2] = weight(pair_bits<Bits, 3, 2>(c), 3, 2), a[3] = weight(pair_bits<Bits, 3, 3>(c), 3, 3);
-        break;
-    }
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) mma_16816(acc[nt], a, xw[nt][2 * t], xw[nt][2 * t + 1]);
+// One weight pair (t, p) as fp16: code - 1024 is exact, then one fma with the group's (s, b).
+template <int Bits, int NT, stats_mode Mode, int T, int Pp>
+__device__ __forceinline__ std::uint32_t weight_pair(const lane_codes<Bits>& c, const tile_operands<NT, Mode>& o,
+                                                     const gemm_params& P, int cb, int row0) {
+  const __half2 q = __hsub2(as_half2(pair_bits<Bits, T, Pp>(c)), as_half2(0x64006400u));
+  __half2 s, b;
+  if constexpr (Mode == stats_mode::oc_wide) {
+    s = o.s_row[Pp % 2], b = o.b_row[Pp % 2];
+  } else if constexpr (Mode == stats_mode::ic_wide) {
+    s = as_half2(o.s_col[2 * T + Pp / 2]), b = as_half2(o.b_col[2 * T + Pp / 2]);
+  } else if constexpr (Mode == stats_mode::oc_narrow) {
+    const int col = cb + 4 * T + 2 * (Pp / 2);
+    const int grp = min(col >> P.group_shift, P.stat_cols - 1);
+    const __half2 sb = __ldg(P.oc_stats + (static_cast<std::size_t>(row0 / tile_rows) * P.stat_cols + grp) * tile_rows +
+                             row0 % tile_rows + 8 * (Pp % 2));
+    s = __low2half2(sb), b = __high2half2(sb);
+  } else {
+    const int col = cb + 4 * T + 2 * (Pp / 2);
+    const std::size_t off = static_cast<std::size_t>((row0 + 8 * (Pp % 2)) >> P.group_shift) * P.ld_ic + col;
+    s = __ldg(reinterpret_cast<const __half2*>(P.ic_scale + off));
+    b = __ldg(reinterpret_cast<const __half2*>(P.ic_bias + off));
   }
+  return as_u32(__hfma2(q, s, b));
+}
+
+template <int Bits, int NT, stats_mode Mode, int T>
+__device__ __forceinline__ void mma_step(float (&acc)[NT][4], const lane_codes<Bits>& c, const tile_operands<NT, Mode>& o,
+                                         const gemm_params& P, int cb, int row0) {
+  const std::uint32_t a[4] = {weight_pair<Bits, NT, Mode, T, 0>(c, o, P, cb, row0),
+                              weight_pair<Bits, NT, Mode, T, 1>(c, o, P, cb, row0),
+                              weight_pair<Bits, NT, Mode, T, 2>(c, o, P, cb, row0),
+                              weight_pair<Bits, NT, Mode, T, 3>(c, o, P, cb, row0)};
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) mma_16816(acc[nt], a, o.xw[nt][2 * T], o.xw[nt][2 * T + 1]);
+}
+
+// One 16 x 64 tile: dequantize the lane's 32 weights and run 4 k-steps x NT mma.
+template <int Bits, int NT, stats_mode Mode>
+__device__ __forceinline__ void tile_mma(float (&acc)[NT][4], const lane_codes<Bits>& c, const tile_operands<NT, Mode>& o,
+                                         const gemm_params& P, int kt, int row0, int qi) {
+  const int cb = kt * tile_cols + 16 * qi;
+  mma_step<Bits, NT, Mode, 0>(acc, c, o, P, cb, row0);
+  mma_step<Bits, NT, Mode, 1>(acc, c, o, P, cb, row0);
+  mma_step<Bits, NT, Mode, 2>(acc, c, o, P, cb, row0);
+  mma_step<Bits, NT, Mode, 3>(acc, c, o, P, cb, row0);
 }
 
 // acc[nt][2 rr + h] belongs to row row0 + 8 rr and batch row nt * 8 + 2 qi + h.
@@ -258,17 +268,22 @@ __global__ void __launch_bounds__(warps * 32) gemm_kernel(const gemm_params P) {
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
 
-  for (int kt0 = warp; kt0 < P.nkt; kt0 += warps * unroll) {
-    lane_codes<Bits> c[unroll];
+  constexpr int U = unroll<Bits>;
+  for (int kt0 = warp; kt0 < P.nkt; kt0 += warps * U) {
+    lane_codes<Bits> c[U];
 #pragma unroll
-    for (int u = 0; u < unroll; ++u) {
+    for (int u = 0; u < U; ++u) {
       const int kt = kt0 + u * warps;
       if (kt < P.nkt) load_codes<Bits>(c[u], band + static_cast<std::size_t>(kt) * tb, lane);
     }
 #pragma unroll
-    for (int u = 0; u < unroll; ++u) {
+    for (int u = 0; u < U; ++u) {
       const int kt = kt0 + u * warps;
-      if (kt < P.nkt) tile_mma<Bits, NT, Mode>(acc, c[u], P, kt, row0, g, qi);
+      if (kt < P.nkt) {
+        tile_operands<NT, Mode> ops;
+        fetch_operands<NT, Mode>(ops, P, kt, row0, g, qi);
+        tile_mma<Bits, NT, Mode>(acc, c[u], ops, P, kt, row0, qi);
+      }
     }
   }
   add_outliers<NT>(acc, P, row0, qi, warp);
@@ -335,7 +350,8 @@ __global__ void dequantize_kernel(const std::uint8_t* codes, const __half2* oc_s
     const unsigned code = get_code(tile, Bits, r % tile_rows, qc % tile_cols);
     __half s, b;
     if (is_oc) {
-      const __half2 sb = oc_stats[static_cast<std::size_t>(r) * stat_cols + min(qc / group, stat_cols - 1)];
+      const __half2 sb = oc_stats[(static_cast<std::size_t>(r / tile_rows) * stat_cols + min(qc / group, stat_cols - 1)) *
+                                      tile_rows + r % tile_rows];
       s = __low2half(sb), b = __high2half(sb);
     } else {
       const std::size_t off = static_cast<std::size_t>(r / group) * ld_ic + qc;
@@ -420,7 +436,15 @@ inline void gemm(const device_packed_matrix& W, const __half* X, __half* Y, inde
     P.rows = static_cast<int>(W.rows());
     P.qcols = static_cast<int>(W.quantized_cols());
     P.nkt = static_cast<int>(W.k_tiles());
-    P.group = static_cast<int>(W.group_size());
+    {
+      // Power-of-two groups index by shift; a per-channel group (any size) covers the whole
+      // axis, so every real row/column maps to group 0 (padding rows are never written back).
+      const index gsz = W.group_size();
+      const index extent = W.group_axis() == axis::oc ? W.quantized_cols() : W.rows();
+      int shift = 0;
+      while ((index{1} << shift) < gsz) ++shift;
+      P.group_shift = (gsz >= extent || (index{1} << shift) != gsz) ? 30 : shift;
+    }
     P.stat_cols = static_cast<int>(W.stat_cols());
     P.ld_ic = static_cast<int>(W.padded_cols());
     P.nweak = static_cast<int>(W.weak_count());
