@@ -199,3 +199,40 @@ TEST_CASE("robustness: random shapes through the lowbit file and the GPTQ layout
     check(rtn<bits<8>, group<oc, 64>>{});
   }
 }
+
+#include <lowbit/gptq.hpp>
+#include <lowbit/spqr.hpp>
+
+TEST_CASE("robustness: GPTQ and SpQR refuse non-finite weights and Hessians; SpQR results survive the file") {
+  std::mt19937 rng(41);
+  for (int t = 0; t < 3; ++t) {
+    const idx out = 16 + static_cast<idx>(rng() % 17), in = 32 * (1 + static_cast<idx>(rng() % 2));
+    const Eigen::MatrixXf W = lowbit_test::gaussian(out, in, rng());
+    const Eigen::MatrixXf X = lowbit_test::activations(in, 64, rng(), 2);
+    const Eigen::MatrixXf H = 2.0f / 64.0f * X * X.transpose();
+    Eigen::MatrixXf Wbad = W, Hbad = H;
+    Wbad(static_cast<idx>(rng() % static_cast<std::uint32_t>(out)), 0) = bad_values[t % 3];
+    Hbad(1, 2) = bad_values[(t + 1) % 3];
+    using G = gptq<bits<3>, group<oc, 16>>;
+    using S = spqr<bits<3>>;
+    REQUIRE_THROWS_WITH((quantize<G>(Wbad, H)), Catch::Contains("non-finite"));
+    REQUIRE_THROWS_WITH((quantize<G>(W, Hbad)), Catch::Contains("non-finite"));
+    REQUIRE_THROWS_AS((quantize<G>(W, Eigen::MatrixXf(H.topLeftCorner(in - 1, in - 1)))), lowbit::error);
+    REQUIRE_THROWS_AS((quantize<S>(Wbad, H)), lowbit::error);
+    REQUIRE_THROWS_AS((quantize<S>(W, Hbad)), lowbit::error);
+    const auto g = quantize<G>(W, H);
+    REQUIRE(g.dequantize().allFinite());
+    require_gemv_matches(g.packed(), rng);
+    // SpQR with act-order: the packed part and its column permutation through a lowbit file.
+    const auto sq = quantize<S>(W, H, spqr_options{.act_order = true});
+    using SP = std::remove_cvref_t<decltype(sq.packed())>;
+    std::vector<std::int32_t> perm(sq.permutation().begin(), sq.permutation().end());
+    io::lowbit_writer w;
+    w.add("spqr", sq.packed());
+    w.add_indices("spqr.perm", perm);
+    const auto f = io::lowbit_file::from_memory(w.bytes());
+    const SP back = f.load<SP>("spqr");
+    REQUIRE(back.dequantize() == sq.packed().dequantize());
+    REQUIRE(f.load_indices("spqr.perm") == perm);
+  }
+}

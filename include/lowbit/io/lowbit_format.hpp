@@ -18,7 +18,8 @@
 //             "<name>.weak_columns" I32 [k], "<name>.weak_values" F16 [rows, k]   (dense_columns)
 //             "<name>.outlier_row_ptr" U32 [rows+1], "<name>.outlier_cols" U16 [nnz],
 //             "<name>.outlier_values" F16 [nnz]                                  (sparse_outliers)
-//             "<tensor>": F32/F16/BF16 float tensors (norms, embeddings, ...) }
+//             "<tensor>": F32/F16/BF16 float tensors (norms, embeddings, ...),
+//             "<tensor>": I32 [n] index tensors (permutations, reorders) }
 //
 // The magic: safetensors has none, so the metadata key sorted first ("lowbit" sorts before
 // every "lowbit.*" and "user.*" key, and the writer emits metadata in sorted order) makes the
@@ -289,6 +290,14 @@ class lowbit_writer {
     st_.add(name, dtype, std::move(shape), std::move(data));
   }
 
+  // An int32 tensor beside the matrices (a column permutation of SpQR's act-order storage,
+  // RPTQ's channel reorder, token ids...).
+  void add_indices(std::string_view name, std::span<const std::int32_t> v) {
+    lowbit::detail::require(!name.empty(), "lowbit_writer: a tensor needs a name");
+    lowbit::detail::require(names_.emplace(std::string(name)).second, "lowbit_writer: name '", name, "' is used twice");
+    put(std::string(name), detail::dims({static_cast<index>(v.size())}), v);
+  }
+
   // The caller's own key/value pairs (model name, method, report), stored as "user.<key>".
   void set_metadata(std::string_view key, std::string_view value) { st_.set_metadata("user." + std::string(key), value); }
 
@@ -370,6 +379,13 @@ class lowbit_file {
   }
   // Float tensors (everything that is not part of a packed matrix).
   const std::vector<std::string>& tensors() const { return floats_; }
+  // Int32 tensors written with lowbit_writer::add_indices.
+  const std::vector<std::string>& index_tensors() const { return indices_; }
+  std::vector<std::int32_t> load_indices(std::string_view name) const {
+    lowbit::detail::require(std::find(indices_.begin(), indices_.end(), name) != indices_.end(), context_,
+                            ": no index tensor named '", name, "'");
+    return st_.load<std::int32_t>(name);
+  }
   // The caller's metadata written with lowbit_writer::set_metadata.
   std::map<std::string, std::string> user_metadata() const {
     std::map<std::string, std::string> m;
@@ -515,9 +531,13 @@ class lowbit_file {
     }
     for (const auto& t : st_.tensors()) {
       if (claimed.count(t.name)) continue;
+      if (t.dtype == st_dtype::i32 && t.shape.size() == 1) {
+        indices_.push_back(t.name);
+        continue;
+      }
       lowbit::detail::require(t.dtype == st_dtype::f32 || t.dtype == st_dtype::f16 || t.dtype == st_dtype::bf16, context_,
-                              ": tensor '", t.name, "' belongs to no matrix and is not a float tensor (",
-                              traits(t.dtype).name, ")");
+                              ": tensor '", t.name, "' belongs to no matrix and is neither a float tensor nor a 1-D I32 "
+                              "index tensor (", traits(t.dtype).name, ")");
       floats_.push_back(t.name);
     }
   }
@@ -586,6 +606,7 @@ class lowbit_file {
   int version_ = 0;
   std::vector<packed_info> matrices_;
   std::vector<std::string> floats_;
+  std::vector<std::string> indices_;
 };
 
 // ---------------------------------------------------------------- conveniences
