@@ -4,8 +4,10 @@
 //   auto order  = lowbit::rptq::cluster_channels(ranges, {.clusters = 32});
 //   auto grid   = lowbit::rptq::activation_grid(ranges, order, 8);
 //   auto Wr     = lowbit::rptq::permute_columns(to_view(W), order);   // + permute the producer
-//   auto Wq     = lowbit::wxa_matrix::quantize(to_view(Wr), 4, grid);  // W4A8
-//   Wq.gemv(x_reordered, y);
+//   lowbit::hessian H(C);  lowbit::rptq::add_quantized_batch(H, X_reordered, grid);
+//   auto Wq     = lowbit::rptq::gptq_weights(to_view(Wr), 4, grid, H);  // W4A8 (or rtn_weights)
+//   Wq.gemv(x_reordered, y);                     // integer codes on both sides
+// See docs/rptq.md.
 #include "lowbit/core/version.hpp"
 #include "lowbit/kernel/cpu/int8/wxa_matrix.hpp"
 #include "lowbit/method/kmeans.hpp"
