@@ -238,18 +238,28 @@ void bench_lowbit(const options& o, idx rows, idx cols, axis ax, const std::stri
   if constexpr (std::is_same_v<O, dense_columns>) name = "oc+dense" + std::to_string(k);
   if constexpr (std::is_same_v<O, sparse_outliers>) name = "oc+sparse" + extra + "%";
   const std::string isa(cpu::isa_name(cpu::active_table().id));
-  std::vector<float> Y(static_cast<std::size_t>(16 * rows));
+  std::vector<float> Y(static_cast<std::size_t>(16 * rows)), Y32(Y.size());
   for (std::size_t mi = 0; mi < o.ms.size(); ++mi) {
     const idx m = o.ms[mi];
     for (const char* kern : {"lowbit", "lowbit_int8"}) {
       if (!wants(o.kernels, kern)) continue;
-      const gemm_options opt{std::strcmp(kern, "lowbit_int8") == 0 ? activations::int8 : activations::fp32, nullptr};
+      const bool int8 = std::strcmp(kern, "lowbit_int8") == 0;
+      const gemm_options opt{int8 ? activations::int8 : activations::fp32, nullptr};
       const double us = median_us(o.reps, [&] {
         kernel::cpu::gemm(W, X.data(), Y.data(), m, opt);
       });
       const double gbps = static_cast<double>(W.stored_bytes()) / us / 1e3;
       print({kern, rows, cols, m, B, name, isa, num_threads(), us, gbps, ceiling, base[mi].fp32_us, base[mi].fp16_us},
             o.csv);
+      if (!int8 || o.csv) continue;
+      // What int8 activations cost in accuracy: ||y_int8 - y_fp32|| / ||y_fp32|| on Gaussian x.
+      kernel::cpu::gemm(W, X.data(), Y32.data(), m, gemm_options{});
+      double num = 0, den = 0;
+      for (std::size_t i = 0; i < static_cast<std::size_t>(m * rows); ++i) {
+        num += (static_cast<double>(Y[i]) - Y32[i]) * (static_cast<double>(Y[i]) - Y32[i]);
+        den += static_cast<double>(Y32[i]) * Y32[i];
+      }
+      std::printf("%-12s   int8 activations: relative L2 error of y vs the fp32 path %.2e\n", "", std::sqrt(num / den));
     }
   }
 }
