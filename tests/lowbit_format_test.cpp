@@ -299,7 +299,7 @@ TEST_CASE("lowbit file: with checksums off, damaged files still end in a lowbit:
   const auto good = small_file();
   std::mt19937 rng(9);
   int loaded = 0, refused = 0;
-  for (int trial = 0; trial < 3000; ++trial) {
+  for (int trial = 0; trial < 600; ++trial) {  // the lowbit_file fuzz target goes further
     auto bad = good;
     const int flips = 1 + static_cast<int>(rng() % 3);
     for (int k = 0; k < flips; ++k) bad[rng() % bad.size()] ^= static_cast<std::byte>(1 + rng() % 255);
