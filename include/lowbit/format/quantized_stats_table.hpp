@@ -137,7 +137,14 @@ class stats_table<quantized_stats<B, R>> {
     return out;
   }
   // Bulk decode of n consecutive stats (the interface the kernels use for every storage).
+  // The kernels ask for whole stat rows (a block of output rows): each stat column's 32-code
+  // blocks are then unpacked once and its fp16 second-level params converted once per group.
   void decode(index begin, index n, float* scale, float* zero, float implicit_zero) const {
+    if (n <= 0) return;
+    if (begin % cols_ == 0 && n % cols_ == 0) {
+      decode_rows(begin / cols_, n / cols_, scale, zero);
+      return;
+    }
     for (index i = 0; i < n; ++i) {
       const grid_params p = get(begin + i, implicit_zero);
       scale[i] = p.scale;
@@ -176,6 +183,53 @@ class stats_table<quantized_stats<B, R>> {
   }
 
  private:
+  // Stat rows [sr0, sr0 + nr), all columns, into row-major [nr x stat_cols] buffers, with the
+  // same arithmetic as get(). Per 32-row code block: each column's block is unpacked once and
+  // transposed to rows; per second-level group the fp16 params of every column are converted
+  // once; the rows are then contiguous loops over the columns (vectorised by the compiler).
+  void decode_rows(index sr0, index nr, float* scale, float* zero) const {
+    thread_local std::vector<std::uint8_t> qs, qz;
+    thread_local std::vector<float> pp;
+    const std::size_t C = static_cast<std::size_t>(cols_), bpb = bytes_per_block(B);
+    qs.resize(codes_per_block * C);
+    qz.resize(codes_per_block * C);
+    pp.resize(4 * C);
+    std::uint8_t tmp[codes_per_block];
+    for (index a = sr0; a < sr0 + nr;) {
+      const index blk = a / codes_per_block, e = std::min<index>(sr0 + nr, (blk + 1) * codes_per_block);
+      for (std::size_t sc = 0; sc < C; ++sc) {
+        unpack_block(scale_codes_.data() + sc * col_bytes_ + static_cast<std::size_t>(blk) * bpb, tmp, B);
+        for (int j = 0; j < codes_per_block; ++j) qs[static_cast<std::size_t>(j) * C + sc] = tmp[j];
+        unpack_block(zero_codes_.data() + sc * col_bytes_ + static_cast<std::size_t>(blk) * bpb, tmp, B);
+        for (int j = 0; j < codes_per_block; ++j) qz[static_cast<std::size_t>(j) * C + sc] = tmp[j];
+      }
+      while (a < e) {
+        const index g = a / R, ge = std::min<index>(e, (g + 1) * R);
+        float* ss = pp.data();
+        float* sz = ss + C;
+        float* zs = sz + C;
+        float* zz = zs + C;
+        for (std::size_t sc = 0; sc < C; ++sc) {
+          const half* p = params_.data() + (sc * static_cast<std::size_t>(groups_) + static_cast<std::size_t>(g)) * 4;
+          ss[sc] = p[0].to_float();
+          sz[sc] = p[1].to_float();
+          zs[sc] = p[2].to_float();
+          zz[sc] = p[3].to_float();
+        }
+        for (; a < ge; ++a) {
+          const std::uint8_t* cs = qs.data() + static_cast<std::size_t>(a % codes_per_block) * C;
+          const std::uint8_t* cz = qz.data() + static_cast<std::size_t>(a % codes_per_block) * C;
+          float* os = scale + static_cast<std::size_t>(a - sr0) * C;
+          float* oz = zero + static_cast<std::size_t>(a - sr0) * C;
+          for (std::size_t sc = 0; sc < C; ++sc) {
+            os[sc] = std::max(ss[sc] * (static_cast<float>(cs[sc]) - sz[sc]), 1e-9f);
+            oz[sc] = zs[sc] * (static_cast<float>(cz[sc]) - zz[sc]);
+          }
+        }
+      }
+    }
+  }
+
   std::span<std::uint8_t> scale_codes(index sc) {
     return std::span<std::uint8_t>(scale_codes_.data() + static_cast<std::size_t>(sc) * col_bytes_, col_bytes_);
   }
