@@ -307,9 +307,9 @@ TEST_CASE("awq<gptq>: the Hessian of the scaled layer is diag(1/s) H diag(1/s)")
 }
 
 TEST_CASE("awq<gptq> and awq<owq>: scaling composes with error feedback and weak columns") {
-  const Eigen::MatrixXf W = lowbit_test::heavy_tailed(96, 256, 64);
-  const Eigen::MatrixXf X = lowbit_test::activations(256, 1024, 65);
-  const Eigen::MatrixXf calib = X.leftCols(512), held_out = X.rightCols(512);
+  const Eigen::MatrixXf W = lowbit_test::heavy_tailed(64, 256, 64);
+  const Eigen::MatrixXf X = lowbit_test::activations(256, 768, 65);
+  const Eigen::MatrixXf calib = X.leftCols(384), held_out = X.rightCols(384);
   const Eigen::VectorXf ones = Eigen::VectorXf::Ones(256);
   hessian H(256);
   H.add_batch(calib);

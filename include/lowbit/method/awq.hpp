@@ -211,7 +211,9 @@ inline Eigen::VectorXf awq_input_scales(const Eigen::VectorXf& s_x, float alpha,
                     "; expected a finite mean |x| >= 0");
     s[j] = std::max(std::pow(s_x[j], alpha), min_scale);
   }
-  return s / std::sqrt(s.maxCoeff() * s.minCoeff());
+  // The product in double: max·min of extreme statistics can overflow float (llm-awq #96).
+  const double norm = std::sqrt(static_cast<double>(s.maxCoeff()) * static_cast<double>(s.minCoeff()));
+  return (s.cast<double>() / norm).cast<float>();
 }
 
 // ---------------------------------------------------------------------------------------
