@@ -12,16 +12,19 @@ struct minmax {
   static constexpr bool searches = false;
 };
 
-template <float Norm = 2.4f, int Grid = 100, float MaxShrink = 0.8f>
+// The norm and the shrink limit are given in hundredths (mse_clip<240, 100, 80> is the
+// reference's 2.4-norm, 100-step grid, 0.8 max shrink): float template parameters would read
+// better but clang 14 does not accept them, and lowbit must build with both compilers.
+template <int NormHundredths = 240, int Grid = 100, int MaxShrinkPercent = 80>
 struct mse_clip {
-  static_assert(Norm > 0.0f, "lowbit::mse_clip: the error norm must be positive");
+  static_assert(NormHundredths > 0, "lowbit::mse_clip: the error norm must be positive");
   static_assert(Grid >= 1, "lowbit::mse_clip: the grid needs at least one step");
-  static_assert(MaxShrink > 0.0f && MaxShrink <= 1.0f,
-                "lowbit::mse_clip: max_shrink must be in (0, 1]");
+  static_assert(MaxShrinkPercent > 0 && MaxShrinkPercent <= 100,
+                "lowbit::mse_clip: max_shrink (in percent) must be in (0, 100]");
   static constexpr bool searches = true;
-  static constexpr float norm = Norm;
+  static constexpr float norm = static_cast<float>(NormHundredths) / 100.0f;
   static constexpr int grid = Grid;
-  static constexpr float max_shrink = MaxShrink;
+  static constexpr float max_shrink = static_cast<float>(MaxShrinkPercent) / 100.0f;
 };
 
 template <class T>
