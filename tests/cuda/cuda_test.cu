@@ -5,6 +5,7 @@
 // NaN before each launch, so an unwritten element fails. Without a CUDA device the GPU cases
 // report that they were skipped and pass (CI has nvcc but no GPU; ctest label `gpu`).
 #include <lowbit/kernel/cuda/backend.cuh>
+#include <lowbit/format/quantized_stats_table.hpp>
 #include <lowbit/kernel/cpu/reference.hpp>
 
 #include <cmath>
@@ -223,4 +224,39 @@ TEST_CASE("cuda gemm: OWQ dense columns") {
 TEST_CASE("cuda gemm: SpQR sparse outliers") {
   check_config<packed_matrix<bits<3>, group<oc, 16>, sparse_outliers>>("sparse oc g16", 70, 300, 31);
   check_config<packed_matrix<bits<4>, group<ic, 16>, sparse_outliers>>("sparse ic g16", 48, 256, 32);
+}
+
+TEST_CASE("cuda gemm: SpQR two-level stats (decoded at upload) with sparse outliers") {
+  if (!have_gpu()) return;
+  // Built directly: random codes, first-level scales/zeros quantized by the table's own
+  // set_column (3-bit second level over 16 rows), 6 % random CSR outliers.
+  using PM = packed_matrix<bits<3>, group<oc, 16>, sparse_outliers, quantized_stats<3, 16>>;
+  const lowbit::index rows = 72, cols = 320;
+  PM W(rows, cols);
+  std::mt19937 rng(41);
+  std::uniform_int_distribution<int> code(0, PM::max_code);
+  std::vector<std::uint8_t> row(static_cast<std::size_t>(W.quantized_cols()));
+  for (lowbit::index r = 0; r < rows; ++r) {
+    for (auto& q : row) q = static_cast<std::uint8_t>(code(rng));
+    W.set_row_codes(r, row);
+  }
+  std::uniform_real_distribution<float> sc(0.01f, 0.1f), zr(0.0f, static_cast<float>(PM::max_code));
+  std::vector<float> scales(static_cast<std::size_t>(W.stat_rows())), zeros(scales.size());
+  for (lowbit::index c = 0; c < W.stat_cols(); ++c) {
+    for (std::size_t i = 0; i < scales.size(); ++i) scales[i] = sc(rng), zeros[i] = zr(rng);
+    W.stats().set_column(c, scales, zeros);
+  }
+  std::normal_distribution<float> n(0.0f, 0.5f);
+  std::bernoulli_distribution pick(0.06);
+  auto& o = W.outliers();
+  o.row_ptr.assign(1, 0u);
+  for (lowbit::index r = 0; r < rows; ++r) {
+    for (lowbit::index c = 0; c < cols; ++c)
+      if (pick(rng)) {
+        o.col.push_back(static_cast<std::uint16_t>(c));
+        o.values.push_back(lowbit::half(n(rng)));
+      }
+    o.row_ptr.push_back(static_cast<std::uint32_t>(o.col.size()));
+  }
+  check_matrix(W, "spqr two-level stats", 42);
 }
