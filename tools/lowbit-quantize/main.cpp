@@ -42,6 +42,8 @@ struct cli_args {
   bool quiet = false;
   unsigned threads = 0;
   std::string results = "docs/results.md", csv = "docs/results.csv";
+  std::vector<int> sweep_bits{4, 3, 2}, sweep_groups{128, 0};
+  std::vector<std::string> sweep_methods;  // empty: every available method
   std::string command_line;
 };
 
@@ -65,12 +67,24 @@ const char* usage =
     "  --sweep              run the comparison table (evaluation.md) and write --results / --csv\n"
     "  --results FILE       Markdown output of --sweep (default docs/results.md)\n"
     "  --csv FILE           CSV output of --sweep (default docs/results.csv)\n"
+    "  --sweep-methods L    comma-separated methods for --sweep (default: every available one)\n"
+    "  --sweep-bits L       comma-separated bit widths for --sweep (default 4,3,2)\n"
+    "  --sweep-groups L     comma-separated group sizes for --sweep, 0 = per channel (default 128,0)\n"
+    "  --awq-windows N      calibration windows AWQ's scale search runs its block on (default 8)\n"
     "  --out FILE           write the quantized model (not yet supported)\n"
     "  --quiet              no progress bars\n";
 
 [[noreturn]] void bad_arg(const std::string& msg) {
   std::cerr << "lowbit-quantize: " << msg << "\n\n" << usage;
   std::exit(2);
+}
+
+std::vector<std::string> split_list(const std::string& v) {
+  std::vector<std::string> out;
+  std::stringstream ss(v);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
 }
 
 long long to_int(const std::string& flag, const std::string& v) {
@@ -143,6 +157,12 @@ cli_args parse(int argc, char** argv) {
     else if (f == "--sweep") a.sweep = true;
     else if (f == "--results") a.results = value(i);
     else if (f == "--csv") a.csv = value(i);
+    else if (f == "--sweep-methods") a.sweep_methods = split_list(value(i));
+    else if (f == "--sweep-bits" || f == "--sweep-groups") {
+      std::vector<int> v;
+      for (const auto& x : split_list(value(i))) v.push_back(static_cast<int>(to_int(f, x)));
+      (f == "--sweep-bits" ? a.sweep_bits : a.sweep_groups) = v;
+    } else if (f == "--awq-windows") a.opt.awq_windows = to_int(f, value(i));
     else if (f == "--out") a.out = value(i);
     else if (f == "--quiet") a.quiet = true;
     else bad_arg("unknown option '" + f + "'");
@@ -300,6 +320,16 @@ void write_sweep(const session& s, const std::vector<run_result>& rows, double t
       csv << buf;
     }
   }
+  // Hand-written analysis below this marker survives a rerun.
+  static const std::string marker = "<!-- notes below this line are kept by --sweep -->";
+  std::string kept = marker + "\n";
+  {
+    std::ifstream prev(s.args.results);
+    std::stringstream ss;
+    ss << prev.rdbuf();
+    const std::string old = ss.str();
+    if (auto pos = old.find(marker); pos != std::string::npos) kept = old.substr(pos);
+  }
   std::ofstream md(s.args.results);
   lowbit::detail::require(static_cast<bool>(md), "cannot write --results '", s.args.results, "'");
   const std::time_t now = std::time(nullptr);
@@ -331,7 +361,7 @@ void write_sweep(const session& s, const std::vector<run_result>& rows, double t
                   100.0 * (r.ppl.ppl / pf - 1.0), r.quant_seconds);
     md << buf;
   }
-  md << "\nMethods not in the table were not available in this build (their headers had not landed).\n";
+  md << "\n" << kept;
 }
 
 int run(cli_args args) {
@@ -363,10 +393,20 @@ int run(cli_args args) {
   // The comparison table of evaluation.md: every available method at 4/3/2 bits, g128 and
   // per channel, along oc and ic.
   std::vector<variant> variants;
-  for (const auto& [name, entry] : lt::method_registry()) {
+  // Baselines first, so a partial sweep still holds them.
+  std::vector<std::string> order{"rtn", "gptq", "awq", "adadim-rtn", "owq", "adadim-gptq", "spqr"};
+  for (const auto& [name, entry] : lt::method_registry())
+    if (std::find(order.begin(), order.end(), name) == order.end()) order.push_back(name);
+  for (const auto& name : args.sweep_methods)
+    if (!lt::method_registry().contains(name)) bad_arg("--sweep-methods: unknown method '" + name + "'");
+  for (const auto& name : order) {
+    const auto& entry = lt::method_registry().at(name);
     if (!entry.available) continue;
-    for (int b : {4, 3, 2})
-      for (int g : {128, 0})
+    if (!args.sweep_methods.empty() &&
+        std::find(args.sweep_methods.begin(), args.sweep_methods.end(), name) == args.sweep_methods.end())
+      continue;
+    for (int b : args.sweep_bits)
+      for (int g : args.sweep_groups)
         for (auto ax : entry.sweep_axes) {
           variant v{name, args.opt};
           v.opt.bits = b;

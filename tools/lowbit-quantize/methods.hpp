@@ -51,11 +51,13 @@ auto with_format(const method_options& o, F&& f) {
       return f.template operator()<Bits, group<axis::oc, G>>();
     };
     switch (o.group) {
-      case 0: return with_axis.template operator()<per_channel>();
       case 32: return with_axis.template operator()<32>();
-      case 64: return with_axis.template operator()<64>();
       case 128: return with_axis.template operator()<128>();
+#if !defined(LOWBIT_TOOLS_FEW_FORMATS)  // unit tests instantiate two group sizes only (build time)
+      case 0: return with_axis.template operator()<per_channel>();
+      case 64: return with_axis.template operator()<64>();
       case 256: return with_axis.template operator()<256>();
+#endif
     }
     detail::fail("--group ", o.group, " is not supported (expected 0 = per channel, 32, 64, 128 or 256)");
   };
