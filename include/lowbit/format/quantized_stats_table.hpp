@@ -216,17 +216,23 @@ class stats_table<quantized_stats<B, R>> {
           zs[sc] = p[2].to_float();
           zz[sc] = p[3].to_float();
         }
-        for (; a < ge; ++a) {
-          const std::uint8_t* cs = qs.data() + static_cast<std::size_t>(a % codes_per_block) * C;
-          const std::uint8_t* cz = qz.data() + static_cast<std::size_t>(a % codes_per_block) * C;
-          float* os = scale + static_cast<std::size_t>(a - sr0) * C;
-          float* oz = zero + static_cast<std::size_t>(a - sr0) * C;
-          for (std::size_t sc = 0; sc < C; ++sc) {
-            os[sc] = std::max(ss[sc] * (static_cast<float>(cs[sc]) - sz[sc]), 1e-9f);
-            oz[sc] = zs[sc] * (static_cast<float>(cz[sc]) - zz[sc]);
-          }
-        }
+        for (; a < ge; ++a)
+          decode_row(qs.data() + static_cast<std::size_t>(a % codes_per_block) * C,
+                     qz.data() + static_cast<std::size_t>(a % codes_per_block) * C, ss, sz, zs, zz,
+                     scale + static_cast<std::size_t>(a - sr0) * C, zero + static_cast<std::size_t>(a - sr0) * C, C);
       }
+    }
+  }
+
+  // One stat row; restrict-qualified so the compiler vectorises it (the same arithmetic as
+  // get(): scale clamped at 1e-9).
+  static void decode_row(const std::uint8_t* __restrict cs, const std::uint8_t* __restrict cz,
+                         const float* __restrict ss, const float* __restrict sz, const float* __restrict zs,
+                         const float* __restrict zz, float* __restrict os, float* __restrict oz, std::size_t C) {
+    for (std::size_t sc = 0; sc < C; ++sc) {
+      const float v = ss[sc] * (static_cast<float>(cs[sc]) - sz[sc]);
+      os[sc] = v > 1e-9f ? v : 1e-9f;
+      oz[sc] = zs[sc] * (static_cast<float>(cz[sc]) - zz[sc]);
     }
   }
 
