@@ -229,7 +229,9 @@ void run_oc(const PM& W, const kernel_table& K, const packed_x& xp, index m, ind
     for (index i = 0; i < m; ++i)
       for (index c = 0; c < qcols; ++c) xsum[static_cast<std::size_t>(i * ng + (ng == 1 ? 0 : c / G))] += xp.data[i * xp.ld + c];
   }
-  std::vector<float> s(static_cast<std::size_t>(rows_per_step * ng)), c(s.size()), z(s.size());
+  // One spare entry: with 16-code groups the zero-padded tail segment of a row's last block
+  // may look up the group after the row's last one (its codes and x are 0).
+  std::vector<float> s(static_cast<std::size_t>(rows_per_step * ng + 1)), c(s.size()), z(s.size());
   for (index a = r0; a < r1; a += rows_per_step) {
     const index b = std::min(r1, a + rows_per_step);
     decode_stats(W, K, W.stat_index(a, 0), (b - a) * ng, s.data(), z.data());  // rows a..b are contiguous

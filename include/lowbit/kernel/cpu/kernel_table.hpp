@@ -21,7 +21,8 @@ inline constexpr int segment_codes = 16;
 // with fp32 activations, where
 //   s == nullptr:  w = q                         (per-IC: the scales are folded into x)
 //   c != nullptr:  w = s[g] * q + c[g],          g = segment >> seg_shift, per row r the
-//                  stats of row r start at r * ld_stats  (per-OC: c = -scale * zero);
+//                  stats of row r start at r * ld_stats  (per-OC: c = -scale * zero); the
+//                  segment after a row's last group may be looked up (finite, times 0);
 //   c == nullptr:  w = s[g] * q, groups of whole blocks (seg_shift >= 1): the caller
 //                  subtracts sum_g s_g z_g sum_{c in g} x_c (per-OC, groups >= 32 codes).
 // x_i = x + i * ldx holds blocks * 32 floats (zero beyond the quantized columns).
