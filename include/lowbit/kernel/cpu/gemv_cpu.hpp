@@ -171,6 +171,37 @@ std::vector<float> gather_weak(const PM& W, const float* X, index m) {
   return xw;
 }
 
+// What a per-OC call computes once, before the rows are split over threads: the group sums
+// of x (fp32 path), or the int8 activations and the group sums of x_hat (int8 path).
+struct oc_plan {
+  quantized_x qx;
+  std::vector<double> xsum;  // [m x groups]
+  index xblock = 0, xpg = 0;  // int8: codes per x-block, x-blocks per group
+};
+
+template <PackedMatrix PM>
+oc_plan plan_oc(const PM& W, const packed_x& xp, index m, index blocks, bool int8) {
+  oc_plan p;
+  const index ng = W.stat_cols(), G = W.group_size(), qcols = W.quantized_cols(), padded = blocks * 32;
+  p.xsum.assign(static_cast<std::size_t>(m * ng), 0.0);
+  if (!int8) {
+    for (index i = 0; i < m; ++i)
+      for (index c = 0; c < qcols; ++c) p.xsum[static_cast<std::size_t>(i * ng + (ng == 1 ? 0 : c / G))] += xp.data[i * xp.ld + c];
+    return p;
+  }
+  p.xblock = ng == 1 ? 256 : std::min<index>(G, 256);
+  quantize_activations(xp.data, xp.ld, m, padded, p.xblock, p.qx);
+  p.xpg = ng == 1 ? p.qx.lds : G / p.xblock;
+  for (index i = 0; i < m; ++i)
+    for (index xb = 0; xb < p.qx.lds; ++xb) {
+      std::int32_t t = 0;
+      for (index c = xb * p.xblock; c < std::min(padded, (xb + 1) * p.xblock); ++c) t += p.qx.q[static_cast<std::size_t>(i * padded + c)];
+      p.xsum[static_cast<std::size_t>(i * ng + std::min(xb / p.xpg, ng - 1))] +=
+          static_cast<double>(p.qx.scale[static_cast<std::size_t>(i * p.qx.lds + xb)]) * t;
+    }
+  return p;
+}
+
 // Per-IC (and per-OC groups smaller than a 16-code segment, as row groups of one row):
 // fold the scales of a row group into x, subtract the zero-point bias.
 template <PackedMatrix PM>
@@ -217,18 +248,12 @@ void run_folded(const PM& W, const kernel_table& K, const packed_x& xp, index m,
 // the grouped kernel, y = sum_g s_g (sum_{c in g} q_c x_c - z_g X_g) with the group sums X_g
 // of x taken once per call; 16-code groups dequantize in registers (w = s q - s z).
 template <PackedMatrix PM>
-void run_oc(const PM& W, const kernel_table& K, const packed_x& xp, index m, index blocks, index r0, index r1,
-            float* Y) {
+void run_oc(const PM& W, const kernel_table& K, const packed_x& xp, const oc_plan& plan, index m, index blocks,
+            index r0, index r1, float* Y) {
   const index rows = W.rows(), ng = W.stat_cols(), G = W.group_size();
   const int shift = ng == 1 ? 62 : log2_exact(G / segment_codes);
   const bool grouped = ng == 1 || G >= 32;
-  std::vector<double> xsum;
-  if (grouped) {
-    xsum.assign(static_cast<std::size_t>(m * ng), 0.0);
-    const index qcols = W.quantized_cols();
-    for (index i = 0; i < m; ++i)
-      for (index c = 0; c < qcols; ++c) xsum[static_cast<std::size_t>(i * ng + (ng == 1 ? 0 : c / G))] += xp.data[i * xp.ld + c];
-  }
+  const std::vector<double>& xsum = plan.xsum;
   // One spare entry: with 16-code groups the zero-padded tail segment of a row's last block
   // may look up the group after the row's last one (its codes and x are 0).
   std::vector<float> s(static_cast<std::size_t>(rows_per_step * ng + 1)), c(s.size()), z(s.size());
@@ -269,8 +294,8 @@ void run_oc(const PM& W, const kernel_table& K, const packed_x& xp, index m, ind
 // int8 activations. Per-OC: x-blocks of min(G, 256) codes inside groups of G >= 32; per-IC:
 // x_s = x * s(rg, .) is quantized per row group.
 template <PackedMatrix PM>
-void run_i8(const PM& W, const kernel_table& K, const packed_x& xp, index m, index blocks, index r0, index r1,
-            float* Y) {
+void run_i8(const PM& W, const kernel_table& K, const packed_x& xp, const oc_plan& plan, index m, index blocks,
+            index r0, index r1, float* Y) {
   const index rows = W.rows(), qcols = W.quantized_cols(), padded = blocks * 32;
   i8_rows_args args;
   args.bits = PM::bits;
@@ -281,26 +306,17 @@ void run_i8(const PM& W, const kernel_table& K, const packed_x& xp, index m, ind
   quantized_x qx;
   if (W.group_axis() == axis::oc) {
     const index ng = W.stat_cols();
-    const index xblock = ng == 1 ? 256 : std::min<index>(W.group_size(), 256);
-    quantize_activations(xp.data, xp.ld, m, padded, xblock, qx);
-    // Zero-point term per group: sum over the group's x-blocks of x_hat.
-    const index xpg = ng == 1 ? qx.lds : W.group_size() / xblock;  // x-blocks per group
-    std::vector<double> xsum(static_cast<std::size_t>(m * ng), 0.0);
-    for (index i = 0; i < m; ++i)
-      for (index xb = 0; xb < qx.lds; ++xb) {
-        std::int32_t t = 0;
-        for (index c = xb * xblock; c < std::min(padded, (xb + 1) * xblock); ++c) t += qx.q[static_cast<std::size_t>(i * padded + c)];
-        xsum[static_cast<std::size_t>(i * ng + std::min(xb / xpg, ng - 1))] += static_cast<double>(qx.scale[static_cast<std::size_t>(i * qx.lds + xb)]) * t;
-      }
+    const quantized_x& pq = plan.qx;
+    const std::vector<double>& xsum = plan.xsum;  // zero-point term: group sums of x_hat
     std::vector<float> s(static_cast<std::size_t>(rows_per_step * ng)), z(s.size());
-    args.xq = qx.q.data();
-    args.ldxq = qx.ldq;
-    args.xscale = qx.scale.data();
-    args.ldxs = qx.lds;
-    args.xblock_shift = log2_exact(xblock / 32);
+    args.xq = pq.q.data();
+    args.ldxq = pq.ldq;
+    args.xscale = pq.scale.data();
+    args.ldxs = pq.lds;
+    args.xblock_shift = log2_exact(plan.xblock / 32);
     args.s = s.data();
     args.ld_stats = ng;
-    args.group_shift = ng == 1 ? 62 : log2_exact(xpg);
+    args.group_shift = ng == 1 ? 62 : log2_exact(plan.xpg);
     for (index a = r0; a < r1; a += rows_per_step) {
       const index b = std::min(r1, a + rows_per_step);
       decode_stats(W, K, W.stat_index(a, 0), (b - a) * ng, s.data(), z.data());
@@ -372,9 +388,12 @@ void gemm(const PM& W, const float* X, float* Y, index m, const gemm_options& op
   // Rows per task: enough work to amortise a task, aligned to per-IC row groups when small.
   index grain = std::max<index>(8, 65536 / std::max<index>(1, W.quantized_cols()));
   if (!oc && W.group_size() < rows) grain = std::max(grain, W.group_size());
+  detail::oc_plan plan;
+  if (oc && (int8 || (!oc_small_groups && (W.stat_cols() == 1 || W.group_size() >= 32))))
+    plan = detail::plan_oc(W, xp, m, blocks, int8);
   parallel_for(rows, grain, [&](index r0, index r1) {
-    if (int8) detail::run_i8(W, K, xp, m, blocks, r0, r1, Y);
-    else if (oc && !oc_small_groups) detail::run_oc(W, K, xp, m, blocks, r0, r1, Y);
+    if (int8) detail::run_i8(W, K, xp, plan, m, blocks, r0, r1, Y);
+    else if (oc && !oc_small_groups) detail::run_oc(W, K, xp, plan, m, blocks, r0, r1, Y);
     else if (oc) {
       for (index r = r0; r < r1; ++r) detail::run_folded(W, K, xp, m, blocks, r, r + 1, Y, true);
     } else detail::run_folded(W, K, xp, m, blocks, r0, r1, Y, false);
