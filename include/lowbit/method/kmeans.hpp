@@ -76,8 +76,7 @@ inline std::vector<double> kmeanspp_seed(const std::vector<double>& X, index n, 
   std::copy(point(first), point(first) + dims, C.begin());
   std::vector<double> closest(static_cast<std::size_t>(n)), cand(static_cast<std::size_t>(n)),
       best_cand(static_cast<std::size_t>(n)), cumsum(static_cast<std::size_t>(n));
-  double potential = 0.0;
-  for (index i = 0; i < n; ++i) potential += closest[static_cast<std::size_t>(i)] = squared_distance(point(i), point(first), dims);
+  for (index i = 0; i < n; ++i) closest[static_cast<std::size_t>(i)] = squared_distance(point(i), point(first), dims);
   for (index c = 1; c < k; ++c) {
     double run = 0.0;
     for (index i = 0; i < n; ++i) cumsum[static_cast<std::size_t>(i)] = run += closest[static_cast<std::size_t>(i)];
