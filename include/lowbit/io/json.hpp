@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "lowbit/core/error.hpp"
+#include "lowbit/io/detail/utf8.hpp"
 
 namespace lowbit::io {
 
@@ -236,23 +237,6 @@ class json_parser {
     return v;
   }
 
-  static void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
 
   std::uint32_t hex4() {
     if (s_.size() - pos_ < 4) fail("truncated \\u escape");
@@ -335,7 +319,7 @@ class json_parser {
           } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
             fail("unpaired surrogate in a \\u escape");
           }
-          append_utf8(out, cp);
+          detail::append_utf8(out, cp);
           break;
         }
         default: fail("invalid escape");
