@@ -175,10 +175,24 @@ method_fn adadim_adapter(const method_options& o) {
   };
 }
 
+#if defined(LOWBIT_TOOLS_HAVE_GPTQ)
+// ---- GPTQ: one Hessian H = 2 X Xᵀ / n per input (q/k/v share it), default gptq_options
+// (percdamp 0.01, blocksize 128, no act-order), as the paper's per-layer setting. ----
+inline method_fn gptq_adapter(const method_options& o) {
+  return [o](const group_job& job) {
+    hessian H(job.X.rows());
+    H.add_batch(job.X);
+    std::vector<std::unique_ptr<linear>> out;
+    for (const auto& W : job.W)
+      out.push_back(with_format(o, [&]<class B, class G>() { return make_linear(quantize<gptq<B, G>>(W, H), o); }));
+    return out;
+  };
+}
+#endif
+
 // ---- still to wire as their headers land ----
-// gptq / owq (lowbit/gptq.hpp, lowbit/owq.hpp): H from job.X (2 X Xᵀ / n, lowbit::hessian),
-//   quantize<gptq<B, G>>(W, H, options) — one H per group (q/k/v share it); owq with
-//   --target-bits choosing the weak-column count; adadim-gptq = adadim_adapter<gptq>.
+// owq (lowbit/owq.hpp): GPTQ + weak columns, --target-bits choosing their count;
+// adadim-gptq = adadim_adapter<gptq>.
 // spqr (lowbit/spqr.hpp): --target-bits picks the outlier threshold.
 
 inline const std::map<std::string, method_entry>& method_registry() {
@@ -188,7 +202,11 @@ inline const std::map<std::string, method_entry>& method_registry() {
     auto pending = [](const char* what, const char* header) {
       return method_entry{what, false, std::string("its header ") + header + " has not landed in this build yet", {}, {}};
     };
+#if defined(LOWBIT_TOOLS_HAVE_GPTQ)
+    r["gptq"] = {"GPTQ (Frantar et al. 2022): OBS column-by-column with error feedback", true, "", gptq_adapter};
+#else
     r["gptq"] = pending("GPTQ (Frantar et al. 2022): OBS column-by-column with error feedback", "lowbit/gptq.hpp");
+#endif
     r["owq"] = pending("OWQ (Lee et al. 2024): GPTQ + fp16 weak columns", "lowbit/owq.hpp");
     r["awq"] = {"AWQ (Lin et al. 2024): activation-aware scaling + clip search, then RTN", true, "", awq_adapter, {axis::oc}};
     r["spqr"] = pending("SpQR (Dettmers et al. 2023): tiny groups, quantized stats, sparse outliers", "lowbit/spqr.hpp");
