@@ -72,17 +72,17 @@ inline std::optional<gguf_type_traits> type_traits(gguf_type t) {
     case gguf_type::q5_0: return gguf_type_traits{"Q5_0", 32, 22, true};
     case gguf_type::q5_1: return gguf_type_traits{"Q5_1", 32, 24, true};
     case gguf_type::q8_0: return gguf_type_traits{"Q8_0", 32, 34, true};
-    case gguf_type::q2_k: return gguf_type_traits{"Q2_K", 256, 84, false};
-    case gguf_type::q3_k: return gguf_type_traits{"Q3_K", 256, 110, false};
+    case gguf_type::q2_k: return gguf_type_traits{"Q2_K", 256, 84, true};
+    case gguf_type::q3_k: return gguf_type_traits{"Q3_K", 256, 110, true};
     case gguf_type::q4_k: return gguf_type_traits{"Q4_K", 256, 144, true};
-    case gguf_type::q5_k: return gguf_type_traits{"Q5_K", 256, 176, false};
+    case gguf_type::q5_k: return gguf_type_traits{"Q5_K", 256, 176, true};
     case gguf_type::q6_k: return gguf_type_traits{"Q6_K", 256, 210, true};
     case gguf_type::q8_k: return gguf_type_traits{"Q8_K", 256, 292, false};
     case gguf_type::iq2_xxs: return gguf_type_traits{"IQ2_XXS", 256, 66, false};
     case gguf_type::iq2_xs: return gguf_type_traits{"IQ2_XS", 256, 74, false};
     case gguf_type::iq3_xxs: return gguf_type_traits{"IQ3_XXS", 256, 98, false};
     case gguf_type::iq1_s: return gguf_type_traits{"IQ1_S", 256, 50, false};
-    case gguf_type::iq4_nl: return gguf_type_traits{"IQ4_NL", 32, 18, false};
+    case gguf_type::iq4_nl: return gguf_type_traits{"IQ4_NL", 32, 18, true};
     case gguf_type::iq3_s: return gguf_type_traits{"IQ3_S", 256, 110, false};
     case gguf_type::iq2_s: return gguf_type_traits{"IQ2_S", 256, 82, false};
     case gguf_type::iq4_xs: return gguf_type_traits{"IQ4_XS", 256, 136, false};
@@ -205,6 +205,91 @@ inline void dequant_q4_k(const std::byte* b, float* y) {
   }
 }
 
+// Q2_K super-block (256 weights): 16 bytes of scales (low nibble: scale, high nibble: min,
+// one pair per 16 weights), 64 bytes of 2-bit codes, d and dmin (fp16) last; value
+// d·sc·q − dmin·mn. Each half (128 weights) reads 32 code bytes four times, taking bit pairs
+// 0, 2, 4, 6 in turn; every pass covers 32 weights (two scale groups: bytes 0..15, 16..31).
+inline void dequant_q2_k(const std::byte* b, float* y) {
+  const auto* scales = reinterpret_cast<const std::uint8_t*>(b);
+  const auto* q = reinterpret_cast<const std::uint8_t*>(b + 16);
+  const float d = load_half(b + 80), dmin = load_half(b + 82);
+  int is = 0;
+  for (int half = 0; half < 2; ++half, q += 32) {
+    for (int shift = 0; shift < 8; shift += 2) {
+      for (int part = 0; part < 2; ++part, ++is) {
+        const float dl = d * static_cast<float>(scales[is] & 0x0F), ml = dmin * static_cast<float>(scales[is] >> 4);
+        for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<float>((q[16 * part + l] >> shift) & 3) - ml;
+      }
+    }
+  }
+}
+
+// Q3_K super-block (256 weights): hmask[32] (the third bit, set = +0, clear = −4), 64 bytes of
+// low 2-bit codes, 12 bytes packing sixteen 6-bit scales (stored +32), d (fp16) last; value
+// d·(sc − 32)·(q − 4·!h). Codes are walked like Q2_K; the hmask bit moves up once per pass.
+// Scale j: low 4 bits from byte j (j < 8) or the high nibble of byte j − 8, high 2 bits from
+// byte 8 + j % 4 at bit 2·(j / 4).
+inline int q3_k_scale(int j, const std::uint8_t* s) {
+  const int lo = j < 8 ? s[j] & 0x0F : s[j - 8] >> 4;
+  const int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+  return (lo | (hi << 4)) - 32;
+}
+inline void dequant_q3_k(const std::byte* b, float* y) {
+  const auto* hm = reinterpret_cast<const std::uint8_t*>(b);
+  const auto* q = reinterpret_cast<const std::uint8_t*>(b + 32);
+  const auto* scales = reinterpret_cast<const std::uint8_t*>(b + 96);
+  const float d = load_half(b + 108);
+  int is = 0;
+  unsigned m = 1;
+  for (int half = 0; half < 2; ++half, q += 32) {
+    for (int shift = 0; shift < 8; shift += 2, m <<= 1) {
+      for (int part = 0; part < 2; ++part, ++is) {
+        const float dl = d * static_cast<float>(q3_k_scale(is, scales));
+        for (int l = 16 * part; l < 16 * part + 16; ++l)
+          *y++ = dl * static_cast<float>(((q[l] >> shift) & 3) - ((hm[l] & m) != 0 ? 0 : 4));
+      }
+    }
+  }
+}
+
+// Q5_K super-block (256 weights): d, dmin (fp16), 12 bytes of 6-bit scales and mins exactly as
+// Q4_K, qh[32] (fifth bits), 128 bytes of nibbles. Sub-blocks 2i, 2i+1 take the low / high
+// nibbles of the same 32 bytes and bits 2i / 2i+1 of qh; value d·sc·q − dmin·mn.
+inline void dequant_q5_k(const std::byte* b, float* y) {
+  const float d = load_half(b), dmin = load_half(b + 2);
+  const auto* scales = reinterpret_cast<const std::uint8_t*>(b + 4);
+  const auto* qh = reinterpret_cast<const std::uint8_t*>(b + 16);
+  const auto* qs = reinterpret_cast<const std::uint8_t*>(b + 48);
+  for (int i = 0; i < 4; ++i) {
+    int sc0, mn0, sc1, mn1;
+    q4_k_scale_min(2 * i, scales, sc0, mn0);
+    q4_k_scale_min(2 * i + 1, scales, sc1, mn1);
+    const float d0 = d * static_cast<float>(sc0), m0 = dmin * static_cast<float>(mn0);
+    const float d1 = d * static_cast<float>(sc1), m1 = dmin * static_cast<float>(mn1);
+    const std::uint8_t* q = qs + 32 * i;
+    for (int l = 0; l < 32; ++l) {
+      const int lo = (q[l] & 0x0F) | (((qh[l] >> (2 * i)) & 1) << 4);
+      const int hi = (q[l] >> 4) | (((qh[l] >> (2 * i + 1)) & 1) << 4);
+      y[64 * i + l] = d0 * static_cast<float>(lo) - m0;
+      y[64 * i + 32 + l] = d1 * static_cast<float>(hi) - m1;
+    }
+  }
+}
+
+// IQ4_NL (32 weights): d (fp16), 16 bytes of nibbles laid out as Q4_0, but each nibble indexes
+// a fixed non-uniform 16-entry grid (ggml's kvalues_iq4nl, denser near zero); value d·grid[q].
+// llama.cpp falls back to it for 2–3-bit K-quant tensors whose rows are not a multiple of 256.
+inline constexpr std::array<std::int8_t, 16> iq4nl_grid{-127, -104, -83, -65, -49, -35, -22, -10,
+                                                        1,    13,   25,  38,  53,  69,  89,  113};
+inline void dequant_iq4_nl(const std::byte* b, float* y) {
+  const float d = load_half(b);
+  const auto* qs = reinterpret_cast<const std::uint8_t*>(b + 2);
+  for (int j = 0; j < 16; ++j) {
+    y[j] = d * static_cast<float>(iq4nl_grid[qs[j] & 0x0F]);
+    y[j + 16] = d * static_cast<float>(iq4nl_grid[qs[j] >> 4]);
+  }
+}
+
 // Q6_K super-block (256 weights): ql[128] low 4 bits, qh[64] high 2 bits, 16 int8 scales (one
 // per 16 weights), d (fp16) last; value = d·scale·(q − 32). Each half (128 weights) uses 64
 // bytes of ql and 32 of qh: weight l, l+32, l+64, l+96 take ql[l] low, ql[l+32] low,
@@ -248,7 +333,7 @@ inline T load_scalar(const std::byte* p) {
 inline void dequantize_blocks(gguf_type type, std::span<const std::byte> src, std::span<float> dst) {
   const auto tr = type_traits(type);
   lowbit::detail::require(tr && tr->dequantizable, "dequantize_blocks: tensor type ", type_name(type),
-                          " is not supported (supported: F32 F16 BF16 F64 I8 I16 I32 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q6_K)");
+                          " is not supported (supported: F32 F16 BF16 F64 I8 I16 I32 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL Q2_K Q3_K Q4_K Q5_K Q6_K)");
   lowbit::detail::require(dst.size() % tr->block == 0, "dequantize_blocks: ", dst.size(), " weights is not a multiple of the ",
                           tr->name, " block size ", tr->block);
   const std::size_t n_blocks = dst.size() / tr->block;
@@ -272,7 +357,11 @@ inline void dequantize_blocks(gguf_type type, std::span<const std::byte> src, st
       case gguf_type::q5_0: detail::dequant_q5(s, y, false); break;
       case gguf_type::q5_1: detail::dequant_q5(s, y, true); break;
       case gguf_type::q8_0: detail::dequant_q8_0(s, y); break;
+      case gguf_type::q2_k: detail::dequant_q2_k(s, y); break;
+      case gguf_type::q3_k: detail::dequant_q3_k(s, y); break;
       case gguf_type::q4_k: detail::dequant_q4_k(s, y); break;
+      case gguf_type::q5_k: detail::dequant_q5_k(s, y); break;
+      case gguf_type::iq4_nl: detail::dequant_iq4_nl(s, y); break;
       case gguf_type::q6_k: detail::dequant_q6_k(s, y); break;
       default: lowbit::detail::fail("dequantize_blocks: unreachable type ", type_name(type));
     }
