@@ -12,24 +12,25 @@
 //        [--isa generic|avx2|avx512|avx512_vnni] [--reps N]
 #include <lowbit/kernel/gemv.hpp>
 
+#include "support/measure.hpp"
+
 #include <Eigen/Dense>
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <functional>
 #include <iostream>
 #include <random>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 using namespace lowbit;
 namespace cpu = lowbit::kernel::cpu;
 using idx = lowbit::index;
+using lowbit::bench::llc_bytes;
+using lowbit::bench::median_us;
+using lowbit::bench::read_ceiling_gbps;
 
 namespace {
 
@@ -99,63 +100,6 @@ options parse(int argc, char** argv) {
   }
   if (o.reps == 0) o.reps = o.quick ? 7 : 25;
   return o;
-}
-
-// Median wall time of fn() in microseconds, after one warm-up call.
-double median_us(int reps, const std::function<void()>& fn) {
-  fn();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto a = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
-  }
-  std::nth_element(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(t.size() / 2), t.end());
-  return t[t.size() / 2];
-}
-
-std::size_t llc_bytes() {
-  for (int i = 4; i >= 0; --i) {
-    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/size");
-    std::string s;
-    if (f >> s && !s.empty()) {
-      std::size_t v = std::stoul(s);
-      if (s.back() == 'K') v <<= 10;
-      if (s.back() == 'M') v <<= 20;
-      return v;
-    }
-  }
-#if defined(_SC_LEVEL3_CACHE_SIZE)
-  const long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
-  if (v > 0) return static_cast<std::size_t>(v);
-#endif
-  return std::size_t{32} << 20;
-}
-
-// The read ceiling: every thread sums its contiguous slice of a buffer 4x the LLC (at least
-// 256 MiB), 8 independent accumulators so the loop is load-bound, not add-bound.
-double read_ceiling_gbps(int reps, double& us_out) {
-  const std::size_t bytes = std::max<std::size_t>(4 * llc_bytes(), std::size_t{256} << 20);
-  std::vector<std::uint64_t> buf(bytes / 8);
-  for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = i * 0x9E3779B97F4A7C15ull;
-  volatile std::uint64_t sink = 0;
-  const idx n = static_cast<idx>(buf.size());
-  us_out = median_us(reps, [&] {
-    std::vector<std::uint64_t> part(static_cast<std::size_t>(4 * num_threads() + 4), 0);
-    std::atomic<std::uint64_t> total{0};
-    parallel_for(n, 1 << 16, [&](idx b, idx e) {
-      std::uint64_t a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      idx i = b;
-      for (; i + 8 <= e; i += 8)
-        for (int k = 0; k < 8; ++k) a[k] += buf[static_cast<std::size_t>(i + k)];
-      for (; i < e; ++i) a[0] += buf[static_cast<std::size_t>(i)];
-      std::uint64_t s = 0;
-      for (auto v : a) s += v;
-      total += s;
-    });
-    sink = sink + total.load();
-  });
-  return static_cast<double>(bytes) / us_out / 1e3;
 }
 
 struct row {
@@ -290,7 +234,7 @@ int main(int argc, char** argv) {
   double ceil_us = 0;
   const double ceiling = read_ceiling_gbps(o.quick ? 5 : 11, ceil_us);
   {
-    const std::size_t bytes = std::max<std::size_t>(4 * llc_bytes(), std::size_t{256} << 20);
+    const std::size_t bytes = lowbit::bench::ceiling_buffer_bytes();
     print({"read_ceiling", 0, 0, 0, 0, "stream", "scalar", thr, ceil_us, ceiling, ceiling, 0, 0}, o.csv);
     (void)bytes;
   }

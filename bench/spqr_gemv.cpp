@@ -16,67 +16,27 @@
 //   spqr_gemv [--csv] [--quick] [--m 1,4] [--threads N] [--reps N]
 #include <lowbit/spqr.hpp>
 
+#include "support/measure.hpp"
+
 #include <Eigen/Dense>
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <functional>
 #include <numeric>
 #include <random>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 using namespace lowbit;
 namespace cpu = lowbit::kernel::cpu;
 using idx = lowbit::index;
+using lowbit::bench::median_us;
+using lowbit::bench::read_ceiling_gbps;
 
 namespace {
 
 using spqr_pm = spqr<bits<3>>::packed_type;
 using plain_pm = packed_matrix<bits<3>, group<oc, 16>>;
-
-double median_us(int reps, const std::function<void()>& fn) {
-  fn();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto a = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
-  }
-  std::nth_element(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(t.size() / 2), t.end());
-  return t[t.size() / 2];
-}
-
-std::size_t llc_bytes() {
-#if defined(_SC_LEVEL3_CACHE_SIZE)
-  const long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
-  if (v > 0) return static_cast<std::size_t>(v);
-#endif
-  return std::size_t{32} << 20;
-}
-
-// Streaming read of a buffer 4x the LLC (>= 256 MiB) over all threads (as bench/gemv).
-double read_ceiling_gbps(int reps, double& us_out) {
-  const std::size_t bytes = std::max<std::size_t>(4 * llc_bytes(), std::size_t{256} << 20);
-  std::vector<std::uint64_t> buf(bytes / 8);
-  for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = i * 0x9E3779B97F4A7C15ull;
-  std::atomic<std::uint64_t> sink{0};
-  us_out = median_us(reps, [&] {
-    parallel_for(static_cast<idx>(buf.size()), 1 << 16, [&](idx b, idx e) {
-      std::uint64_t a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      idx i = b;
-      for (; i + 8 <= e; i += 8)
-        for (int k = 0; k < 8; ++k) a[k] += buf[static_cast<std::size_t>(i + k)];
-      for (; i < e; ++i) a[0] += buf[static_cast<std::size_t>(i)];
-      sink += std::accumulate(a, a + 8, std::uint64_t{0});
-    });
-  });
-  return static_cast<double>(bytes) / us_out / 1e3;
-}
 
 struct row {
   std::string kernel;

@@ -17,6 +17,8 @@
 #include <lowbit/rptq.hpp>
 #include <lowbit/rtn.hpp>
 
+#include "support/measure.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -35,17 +37,7 @@ namespace {
 
 using idx = lowbit::index;
 
-double median_us(int reps, const std::function<void()>& f) {
-  f();  // warm-up (page faults, caches, thread pool start)
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+using lowbit::bench::median_us;
 
 #if defined(__x86_64__)
 __attribute__((target("avx2"))) std::uint64_t stream_sum(const std::uint64_t* p, idx n) {
