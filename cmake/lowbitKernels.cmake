@@ -10,6 +10,8 @@
 #
 #   include(lowbitKernels)                 # defines lowbit_kernels / lowbit::kernels once
 #   target_link_libraries(app PRIVATE lowbit::kernels)
+# An installed lowbit offers the same as a package component:
+#   find_package(lowbit CONFIG REQUIRED COMPONENTS kernels)
 include_guard(GLOBAL)
 
 if(NOT TARGET lowbit_kernels)
@@ -57,8 +59,9 @@ const kernel_table& table_@isa@() { return LOWBIT_KERNEL_NS::compiled_table(); }
   add_library(lowbit::kernels ALIAS lowbit_kernels)
   target_link_libraries(lowbit_kernels PUBLIC lowbit::lowbit)
   target_compile_definitions(lowbit_kernels PUBLIC LOWBIT_KERNELS_LIBRARY=1)
-  target_compile_options(lowbit_kernels PRIVATE -Wall -Wextra -Wpedantic -Werror)
   if(TARGET lowbit_project_options)
+    # lowbit's own build: warnings are errors (a consumer's compiler may warn differently).
+    target_compile_options(lowbit_kernels PRIVATE -Wall -Wextra -Wpedantic -Werror)
     # sanitizers, SYSTEM includes for Eigen/xsimd; -march from LOWBIT_NATIVE would defeat the
     # per-ISA split, so it is not taken from there.
     get_target_property(_lk_inc lowbit_project_options INTERFACE_INCLUDE_DIRECTORIES)
