@@ -11,7 +11,9 @@
 // calls, the median over repetitions of the per-call mean.
 //
 //   cuda_gemv [--csv] [--quick] [--bits 2,3,4,8] [--layout oc,ic,oc+dense,oc+sparse]
-//             [--m 1,4,16] [--shape 8192x8192,...] [--group 128] [--reps N]
+//             [--m 1,4,16] [--shape 8192x8192,...] [--reps N] [--path auto,registers,bulk]
+// --path picks gemm's main loop (gemm_config): auto (bulk copy on sm_90, else registers),
+// registers, bulk; the isa column then reads e.g. sm_90/bulk.
 #include <cublas_v2.h>
 #include <lowbit/kernel/cuda/backend.cuh>
 
@@ -41,12 +43,13 @@ struct options {
   std::vector<idx> ms{1, 4, 16};
   std::vector<std::pair<idx, idx>> shapes{{4096, 4096}, {8192, 8192}, {8192, 28672}, {28672, 8192}};
   int reps = 21;
+  std::vector<std::string> paths{"auto"};  // main loops to time: auto, registers, bulk
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "cuda_gemv: %s\nusage: cuda_gemv [--csv] [--quick] [--bits 2,3,4,8] [--layout oc,ic,oc+dense,oc+sparse]\n"
-               "                 [--m 1,4,16] [--shape RxC,...] [--reps N]\n",
+               "                 [--m 1,4,16] [--shape RxC,...] [--reps N] [--path auto,registers,bulk]\n",
                why.c_str());
   std::exit(2);
 }
@@ -71,6 +74,7 @@ options parse(int argc, char** argv) {
     else if (a == "--quick") o.quick = true, o.reps = 7;
     else if (a == "--bits") { o.bits.clear(); for (auto& t : split(value())) o.bits.push_back(std::stoi(t)); }
     else if (a == "--layout") o.layouts = split(value());
+    else if (a == "--path") o.paths = split(value());
     else if (a == "--m") { o.ms.clear(); for (auto& t : split(value())) o.ms.push_back(std::stol(t)); }
     else if (a == "--shape") {
       o.shapes.clear();
@@ -212,14 +216,21 @@ void bench_lowbit(const context& ctx, idx rows, idx cols, axis ax, const std::st
   D.push_back(backend_traits<cuda>::upload(W));
   const int n = copies_for(D[0].device_bytes(), ctx.l2);
   for (int i = 1; i < n; ++i) D.push_back(backend_traits<cuda>::upload(W));
-  for (std::size_t mi = 0; mi < ctx.o.ms.size(); ++mi) {
-    const idx m = ctx.o.ms[mi];
-    const double us = median_us(ctx.o.reps, ctx.batch, [&](int i) {
-      backend_traits<cuda>::gemm(D[static_cast<std::size_t>(i % n)], X.data(), Y.data(), m);
-    });
-    const double gbps = static_cast<double>(W.stored_bytes()) / us / 1e3;
-    print({"lowbit_cuda", rows, cols, m, B, name, ctx.isa, ctx.sms, us, gbps, ctx.ceiling, fp32_us[mi], fp16_us[mi]},
-          ctx.o.csv);
+  for (const std::string& path : ctx.o.paths) {
+    kc::gemm_config cfg;
+    if (path == "registers") cfg.path = kc::gemm_path::registers;
+    else if (path == "bulk") cfg.path = kc::gemm_path::bulk_copy;
+    else if (path != "auto") usage("unknown --path " + path);
+    const std::string isa = path == "auto" ? ctx.isa : ctx.isa + "/" + path;
+    for (std::size_t mi = 0; mi < ctx.o.ms.size(); ++mi) {
+      const idx m = ctx.o.ms[mi];
+      const double us = median_us(ctx.o.reps, ctx.batch, [&](int i) {
+        kc::gemm(D[static_cast<std::size_t>(i % n)], X.data(), Y.data(), m, nullptr, cfg);
+      });
+      const double gbps = static_cast<double>(W.stored_bytes()) / us / 1e3;
+      print({"lowbit_cuda", rows, cols, m, B, name, isa, ctx.sms, us, gbps, ctx.ceiling, fp32_us[mi], fp16_us[mi]},
+            ctx.o.csv);
+    }
   }
 }
 

@@ -28,6 +28,14 @@ bool have_gpu() {
   return ok;
 }
 
+// The sm_90 bulk-copy pipeline runs where the device executes this build's sm_90a code.
+bool bulk_path_available() {
+  int dev = 0, major = 0;
+  LOWBIT_CUDA_CHECK(cudaGetDevice(&dev));
+  LOWBIT_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  return major == 9;
+}
+
 std::uint16_t half_bits(__half h) {
   std::uint16_t b;
   std::memcpy(&b, &h, sizeof b);
@@ -138,12 +146,20 @@ void check_matrix(const PM& W, const std::string& name, std::uint32_t seed) {
     const double err = relative_error(out, ref);
     INFO("relative error " << err);
     CHECK(err < fp16_tolerance);
-    // Deterministic: the split-K partial sums are added in a fixed order (no atomics).
-    LOWBIT_CUDA_CHECK(cudaMemset(y.data(), 0xFF, y.bytes()));
-    backend_traits<cuda>::gemm(D, x.data(), y.data(), m);
-    LOWBIT_CUDA_CHECK(cudaDeviceSynchronize());
-    const std::vector<__half> again = y.to_host();
-    CHECK(std::memcmp(out.data(), again.data(), out.size() * sizeof(__half)) == 0);
+    // Every main loop gives bitwise the same output as the default one, and a second launch
+    // the same again: each warp adds its tiles in the same order on both paths, and the
+    // split-K partial sums are added in a fixed order (no atomics), whatever the grid.
+    std::vector<kc::gemm_config> configs{{kc::gemm_path::registers, 0}};
+    if (bulk_path_available())
+      for (int cap : {0, 1, 2}) configs.push_back({kc::gemm_path::bulk_copy, cap});
+    for (const kc::gemm_config& cfg : configs) {
+      INFO("path " << (cfg.path == kc::gemm_path::registers ? "registers" : "bulk_copy") << ", grid cap " << cfg.max_blocks);
+      LOWBIT_CUDA_CHECK(cudaMemset(y.data(), 0xFF, y.bytes()));
+      kc::gemm(D, x.data(), y.data(), m, nullptr, cfg);
+      LOWBIT_CUDA_CHECK(cudaDeviceSynchronize());
+      const std::vector<__half> again = y.to_host();
+      CHECK(std::memcmp(out.data(), again.data(), out.size() * sizeof(__half)) == 0);
+    }
   }
 }
 
@@ -214,6 +230,15 @@ TEST_CASE("cuda gemm: narrow groups, per-channel groups, adaptive axis, symmetri
   check_config<packed_matrix<bits<2>, group<adaptive, 32>>>("adaptive as ic", 64, 256, 15, axis::ic);
   check_config<packed_matrix<bits<4>, group<oc, 64>, no_outliers, fp32_stats>>("oc g64 fp32 fractional zeros", 50, 256, 16,
                                                                               axis::oc, true);
+}
+
+TEST_CASE("cuda gemm: long rows wrap the bulk pipeline's ring many times (several bands per block)") {
+  // 141 k-tiles per band: 9 stages of 16 tiles (4 bits), 5 of 32 (2 bits), 7 of 16 (3 bits),
+  // more than the ring's 4-5 slots, so slots are refilled and barrier parities flip; grid
+  // caps of 1 and 2 blocks (in check_matrix) stream every band through one ring.
+  check_config<packed_matrix<bits<4>, group<oc, 128>>>("long oc g128", 40, 9000, 51);
+  check_config<packed_matrix<bits<3>, group<ic, 16>>>("long ic g16", 24, 7000, 52);
+  check_config<packed_matrix<bits<2>, group<oc, 64>>>("long oc g64", 20, 9000, 53);
 }
 
 TEST_CASE("cuda gemm: OWQ dense columns") {

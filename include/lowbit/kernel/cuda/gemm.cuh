@@ -20,6 +20,8 @@
 // the per-group fp16 scale s and bias b = -zero * s (device_packed_matrix.cuh).
 #include <cuda_fp16.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
@@ -28,6 +30,16 @@
 namespace lowbit::kernel::cuda {
 
 inline constexpr int max_batch = 16;  // activation rows per launch (two mma n-tiles of 8)
+
+// Which main loop gemm runs. automatic: the bulk-copy pipeline where the device runs sm_90
+// machine code (H100/H200), else the register pipeline. The explicit choices exist for the
+// tests (both paths against the reference) and the bench (both paths timed).
+enum class gemm_path { automatic, registers, bulk_copy };
+struct gemm_config {
+  gemm_path path = gemm_path::automatic;
+  int max_blocks = 0;  // bulk path: cap on the persistent grid (0: as many as fit); tests use
+                       // small caps so that one block streams several row bands
+};
 
 namespace detail_kernels {
 
@@ -93,18 +105,39 @@ __device__ __forceinline__ void load_codes(lane_codes<Bits>& c, const std::uint8
   }
 }
 
-// Codes of pair p at k-step t as fp16 (code0, code1) + 1024 in one 32-bit word.
+// fp16 pair bits of +2^E and -2^E (normal range), for the magic-number constants.
+template <int E>
+inline constexpr std::uint32_t half2_pow2 = (static_cast<std::uint32_t>(15 + E) << 10) | (static_cast<std::uint32_t>(15 + E) << 26);
+template <int E>
+inline constexpr std::uint32_t half2_neg_pow2 = half2_pow2<E> | 0x80008000u;
+
+// x holds fp16 (1024 + 2^B c0, 1024 + 2^B c1) (codes OR-ed into the mantissa of 1024 at bit
+// B): one fma with 2^-B and -1024 * 2^-B gives (c0, c1) exactly (x * 2^-B = 2^(10-B) + c is
+// representable, so the single rounding of the fma is exact).
+template <int B>
+__device__ __forceinline__ __half2 magic_to_code(std::uint32_t x) {
+  if constexpr (B == 0) return __hsub2(as_half2(x), as_half2(0x64006400u));
+  else return __hfma2(as_half2(x), as_half2(half2_pow2<-B>), as_half2(half2_neg_pow2<10 - B>));
+}
+
+// The two codes of pair p at k-step t as exact fp16 values (layout.cuh has the bit positions):
+// one LOP3 per pair ((w & mask) | 0x6400 for 2/4 bits, (lo & mask) | (hi & mask') | 0x6400 ->
+// two for 3 bits), one shift or rotate shared by four pairs, one fma.
 template <int Bits, int T, int P>
-__device__ __forceinline__ std::uint32_t pair_bits(const lane_codes<Bits>& c) {
+__device__ __forceinline__ __half2 pair_code(const lane_codes<Bits>& c) {
   if constexpr (Bits == 4) {
-    return ((c.w[T] >> (4 * P)) & 0x000F000Fu) | 0x64006400u;
+    const std::uint32_t w = P < 2 ? c.w[T] : c.w[T] >> 8;
+    return magic_to_code<4 * (P % 2)>((w & (0x000F000Fu << (4 * (P % 2)))) | 0x64006400u);
   } else if constexpr (Bits == 2) {
-    return ((c.w[T / 2] >> (2 * (4 * (T % 2) + P))) & 0x00030003u) | 0x64006400u;
+    const std::uint32_t w = T % 2 ? c.w[T / 2] >> 8 : c.w[T / 2];
+    return magic_to_code<2 * P>((w & (0x00030003u << (2 * P))) | 0x64006400u);
   } else if constexpr (Bits == 3) {
-    return ((c.w[T / 2] >> (2 * (4 * (T % 2) + P))) & 0x00030003u) | (((c.w[2] >> (4 * T + P)) & 0x00010001u) << 2) |
-           0x64006400u;
+    const std::uint32_t w = T % 2 ? c.w[T / 2] >> 8 : c.w[T / 2];
+    constexpr int rot = (T & 1) + 8 * (T >> 1);
+    const std::uint32_t hi = rot ? __funnelshift_r(c.w[2], c.w[2], rot) : c.w[2];
+    return magic_to_code<2 * P>((w & (0x00030003u << (2 * P))) | (hi & (0x00040004u << (2 * P))) | 0x64006400u);
   } else {
-    return __byte_perm(c.w[2 * T + P / 2], 0x64646464u, P % 2 ? 0x4342u : 0x4140u);
+    return magic_to_code<0>(__byte_perm(c.w[2 * T + P / 2], 0x64646464u, P % 2 ? 0x4342u : 0x4140u));
   }
 }
 
@@ -169,7 +202,7 @@ __device__ __forceinline__ void fetch_operands(tile_operands<NT, Mode>& o, const
 template <int Bits, int NT, stats_mode Mode, int T, int Pp>
 __device__ __forceinline__ std::uint32_t weight_pair(const lane_codes<Bits>& c, const tile_operands<NT, Mode>& o,
                                                      const gemm_params& P, int cb, int row0) {
-  const __half2 q = __hsub2(as_half2(pair_bits<Bits, T, Pp>(c)), as_half2(0x64006400u));
+  const __half2 q = pair_code<Bits, T, Pp>(c);
   __half2 s, b;
   if constexpr (Mode == stats_mode::oc_wide) {
     s = o.s_row[Pp % 2], b = o.b_row[Pp % 2];
@@ -303,6 +336,174 @@ __global__ void __launch_bounds__(warps * 32) gemm_kernel(const gemm_params P) {
   }
 }
 
+// ---- sm_90: the bulk-copy pipeline -------------------------------------------------------
+//
+// Why: the register pipeline above keeps only the few tiles a warp holds in registers in
+// flight and waits a full DRAM latency per batch of tiles; at m = 1 that left the H100 at
+// 63-83 % of its copy bandwidth. Hopper's bulk copy engine (cp.async.bulk, the 1-D form of
+// TMA) moves a whole stage of consecutive tiles into shared memory with one instruction and
+// signals an mbarrier, so one producer thread keeps `stages` x 8 KiB per block in flight
+// while the eight consumer warps decode (the warp-specialised producer/consumer pipeline of
+// CUTLASS' Hopper GEMMs and FlashAttention-3). The grid is persistent: each block streams
+// row band after row band through the same ring, so the pipeline never drains between bands
+// and a short last wave still keeps the copies flowing. Each band's eight partial sums are
+// added in the same fixed order as above: the result does not depend on the grid.
+
+template <int Bits>
+struct bulk_shape {
+  static constexpr int per_warp = Bits == 8 ? 1 : Bits == 2 ? 4 : 2;  // tiles of a warp per stage
+  static constexpr int stage_tiles = warps * per_warp;                  // consecutive tiles
+  static constexpr int stage_bytes = stage_tiles * tile_bytes(Bits);    // 8 KiB (3 bits: 6 KiB)
+  static constexpr int stages = Bits == 3 ? 5 : 4;                      // ~32 KiB in flight per block
+};
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+__device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
+  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbar_init(std::uint64_t* bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(std::uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(std::uint64_t* bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
+}
+// Waits until the phase of the given parity has completed.
+__device__ __forceinline__ void mbar_wait(std::uint64_t* bar, unsigned parity) {
+  std::uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_addr(bar)), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+// One bulk copy global -> shared, completing `bytes` on the mbarrier; evict-first in L2
+// (every code byte is read once per call).
+__device__ __forceinline__ void bulk_copy(void* dst, const void* src, unsigned bytes, std::uint64_t* bar, std::uint64_t policy) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;\n" ::"r"(
+          smem_addr(dst)),
+      "l"(src), "r"(bytes), "r"(smem_addr(bar)), "l"(policy)
+      : "memory");
+}
+__device__ __forceinline__ std::uint64_t evict_first_policy() {
+  std::uint64_t p;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(p));
+  return p;
+}
+// Barrier of the consumer warps only (the producer warp runs ahead on its own).
+__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\n" ::"r"(warps * 32) : "memory"); }
+#endif
+
+// A lane's codes of one tile, from the tile's copy in shared memory.
+template <int Bits>
+__device__ __forceinline__ void load_codes_shared(lane_codes<Bits>& c, const std::uint8_t* tile, int lane) {
+  if constexpr (Bits == 4) {
+    const uint4 v = reinterpret_cast<const uint4*>(tile)[lane];
+    c.w[0] = v.x, c.w[1] = v.y, c.w[2] = v.z, c.w[3] = v.w;
+  } else if constexpr (Bits == 8) {
+    const uint4 a = reinterpret_cast<const uint4*>(tile)[2 * lane];
+    const uint4 b = reinterpret_cast<const uint4*>(tile)[2 * lane + 1];
+    c.w[0] = a.x, c.w[1] = a.y, c.w[2] = a.z, c.w[3] = a.w;
+    c.w[4] = b.x, c.w[5] = b.y, c.w[6] = b.z, c.w[7] = b.w;
+  } else {
+    const uint2 v = reinterpret_cast<const uint2*>(tile)[lane];
+    c.w[0] = v.x, c.w[1] = v.y;
+    if constexpr (Bits == 3) c.w[2] = reinterpret_cast<const std::uint32_t*>(tile + 256)[lane];
+  }
+}
+
+template <int Bits, int NT, stats_mode Mode>
+__global__ void __launch_bounds__((warps + 1) * 32) gemm_kernel_bulk(const gemm_params P) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  using S = bulk_shape<Bits>;
+  constexpr int tb = tile_bytes(Bits);
+  __shared__ alignas(128) std::uint8_t ring[S::stages][S::stage_bytes];
+  __shared__ alignas(8) std::uint64_t full[S::stages], empty[S::stages];
+  __shared__ float red[warps][NT * 4][32];
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int warp = static_cast<int>(threadIdx.x) >> 5;
+  const int bands = (P.rows + tile_rows - 1) / tile_rows;
+  const int nst = (P.nkt + S::stage_tiles - 1) / S::stage_tiles;  // stages per band
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int s = 0; s < S::stages; ++s) mbar_init(&full[s], 1), mbar_init(&empty[s], warps);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (warp == warps) {  // producer: one thread issues every copy of this block
+    if (lane == 0) {
+      const std::uint64_t policy = evict_first_policy();
+      unsigned it = 0;
+      for (int rt = static_cast<int>(blockIdx.x); rt < bands; rt += static_cast<int>(gridDim.x)) {
+        const std::uint8_t* band = P.codes + static_cast<std::size_t>(rt) * P.nkt * tb;
+        for (int s = 0; s < nst; ++s, ++it) {
+          const unsigned slot = it % S::stages;
+          if (it >= S::stages) mbar_wait(&empty[slot], (it / S::stages - 1) & 1u);
+          const unsigned bytes = static_cast<unsigned>(min(S::stage_tiles, P.nkt - s * S::stage_tiles) * tb);
+          mbar_arrive_expect_tx(&full[slot], bytes);
+          bulk_copy(ring[slot], band + static_cast<std::size_t>(s) * S::stage_bytes, bytes, &full[slot], policy);
+        }
+      }
+    }
+    return;
+  }
+
+  const int g = lane >> 2, qi = lane & 3;
+  unsigned it = 0;
+  for (int rt = static_cast<int>(blockIdx.x); rt < bands; rt += static_cast<int>(gridDim.x)) {
+    const int row0 = rt * tile_rows + g;
+    float acc[NT][4];
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
+    for (int s = 0; s < nst; ++s, ++it) {
+      const unsigned slot = it % S::stages;
+      mbar_wait(&full[slot], (it / S::stages) & 1u);
+      // Warp w takes tiles w, w + 8, ... of the stage (the register kernel's order).
+      lane_codes<Bits> c[S::per_warp];
+#pragma unroll
+      for (int u = 0; u < S::per_warp; ++u) {
+        const int j = u * warps + warp;
+        if (s * S::stage_tiles + j < P.nkt) load_codes_shared<Bits>(c[u], ring[slot] + j * tb, lane);
+      }
+      __syncwarp();
+      if (lane == 0) mbar_arrive(&empty[slot]);  // the codes are in registers: the slot may refill
+#pragma unroll
+      for (int u = 0; u < S::per_warp; ++u) {
+        const int kt = s * S::stage_tiles + u * warps + warp;
+        if (kt < P.nkt) {
+          tile_operands<NT, Mode> ops;
+          fetch_operands<NT, Mode>(ops, P, kt, row0, g, qi);
+          tile_mma<Bits, NT, Mode>(acc, c[u], ops, P, kt, row0, qi);
+        }
+      }
+    }
+    add_outliers<NT>(acc, P, row0, qi, warp);
+
+#pragma unroll
+    for (int i = 0; i < NT * 4; ++i) red[warp][i][lane] = acc[i / 4][i % 4];
+    consumer_sync();
+    for (int i = warp; i < NT * 4; i += warps) {
+      float sum = 0.0f;
+#pragma unroll
+      for (int w = 0; w < warps; ++w) sum += red[w][i][lane];
+      const int row = row0 + 8 * ((i % 4) / 2);
+      const int n = (i / 4) * 8 + 2 * qi + (i % 2);
+      if (row < P.rows && n < P.m) P.y[static_cast<std::size_t>(n) * P.ldy + row] = __float2half_rn(sum);
+    }
+    consumer_sync();  // red is rewritten by the next band
+  }
+#else
+  (void)P;
+  __trap();  // never launched: the host takes this path only for sm_90 machine code
+#endif
+}
+
 // OWQ: the low-bit part's activations, compacted (and zero-padded to ld columns).
 template <class H>
 __global__ void gather_columns_kernel(const H* __restrict__ x, int ldx_full, const std::int32_t* __restrict__ map,
@@ -368,29 +569,70 @@ inline int grid_for(std::size_t work, int threads) {
   return static_cast<int>(blocks < 65536 ? (blocks > 0 ? blocks : 1) : 65536);
 }
 
-template <int Bits, int NT>
-void launch_gemm(stats_mode mode, const gemm_params& P, int blocks, cudaStream_t stream) {
-  switch (mode) {
-    case stats_mode::oc_wide:
-      gemm_kernel<Bits, NT, stats_mode::oc_wide><<<blocks, warps * 32, 0, stream>>>(P);
-      break;
-    case stats_mode::ic_wide:
-      gemm_kernel<Bits, NT, stats_mode::ic_wide><<<blocks, warps * 32, 0, stream>>>(P);
-      break;
-    case stats_mode::oc_narrow:
-      gemm_kernel<Bits, NT, stats_mode::oc_narrow><<<blocks, warps * 32, 0, stream>>>(P);
-      break;
-    case stats_mode::ic_narrow:
-      gemm_kernel<Bits, NT, stats_mode::ic_narrow><<<blocks, warps * 32, 0, stream>>>(P);
-      break;
+// Which kernels the current device runs as sm_90 machine code (the bulk path needs it; PTX
+// compiled for compute_80 runs the register path), and how many bulk blocks fit per SM.
+// Cached per device and template instance (the answers never change for a device).
+struct bulk_info {
+  bool usable = false;
+  int blocks_per_sm = 0;
+};
+
+template <int Bits, int NT, stats_mode Mode>
+bulk_info query_bulk(int dev) {
+  constexpr int max_devices = 64;
+  static std::atomic<int> cache[max_devices] = {};  // 0 unknown, else 1 + 2 * blocks_per_sm + usable
+  if (dev >= 0 && dev < max_devices) {
+    const int v = cache[dev].load(std::memory_order_relaxed);
+    if (v != 0) return {((v - 1) & 1) != 0, (v - 1) >> 1};
   }
+  bulk_info info;
+  cudaFuncAttributes a{};
+  if (cudaFuncGetAttributes(&a, gemm_kernel_bulk<Bits, NT, Mode>) == cudaSuccess && a.ptxVersion >= 90) {
+    LOWBIT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&info.blocks_per_sm, gemm_kernel_bulk<Bits, NT, Mode>,
+                                                                    (warps + 1) * 32, 0));
+    info.usable = info.blocks_per_sm > 0;
+  } else {
+    (void)cudaGetLastError();
+  }
+  if (dev >= 0 && dev < max_devices) cache[dev].store(1 + 2 * info.blocks_per_sm + (info.usable ? 1 : 0));
+  return info;
+}
+
+template <int Bits, int NT, stats_mode Mode>
+void launch_mode(const gemm_params& P, int bands, const gemm_config& cfg, cudaStream_t stream) {
+  if (cfg.path != gemm_path::registers) {
+    int dev = 0, sms = 0;
+    LOWBIT_CUDA_CHECK(cudaGetDevice(&dev));
+    const bulk_info info = query_bulk<Bits, NT, Mode>(dev);
+    if (info.usable) {
+      LOWBIT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+      int blocks = std::min(bands, sms * info.blocks_per_sm);
+      if (cfg.max_blocks > 0) blocks = std::min(blocks, cfg.max_blocks);
+      gemm_kernel_bulk<Bits, NT, Mode><<<blocks, (warps + 1) * 32, 0, stream>>>(P);
+      check_launch("lowbit::kernel::cuda::gemm_kernel_bulk");
+      return;
+    }
+    lowbit::detail::require(cfg.path != gemm_path::bulk_copy,
+                            "cuda::gemm: gemm_path::bulk_copy needs sm_90 machine code (an H100/H200 and a build for sm_90a)");
+  }
+  gemm_kernel<Bits, NT, Mode><<<bands, warps * 32, 0, stream>>>(P);
   check_launch("lowbit::kernel::cuda::gemm_kernel");
 }
 
+template <int Bits, int NT>
+void launch_gemm(stats_mode mode, const gemm_params& P, int bands, const gemm_config& cfg, cudaStream_t stream) {
+  switch (mode) {
+    case stats_mode::oc_wide: launch_mode<Bits, NT, stats_mode::oc_wide>(P, bands, cfg, stream); break;
+    case stats_mode::ic_wide: launch_mode<Bits, NT, stats_mode::ic_wide>(P, bands, cfg, stream); break;
+    case stats_mode::oc_narrow: launch_mode<Bits, NT, stats_mode::oc_narrow>(P, bands, cfg, stream); break;
+    case stats_mode::ic_narrow: launch_mode<Bits, NT, stats_mode::ic_narrow>(P, bands, cfg, stream); break;
+  }
+}
+
 template <int Bits>
-void launch_gemm_bits(int nt, stats_mode mode, const gemm_params& P, int blocks, cudaStream_t stream) {
-  if (nt == 1) launch_gemm<Bits, 1>(mode, P, blocks, stream);
-  else launch_gemm<Bits, 2>(mode, P, blocks, stream);
+void launch_gemm_bits(int nt, stats_mode mode, const gemm_params& P, int bands, const gemm_config& cfg, cudaStream_t stream) {
+  if (nt == 1) launch_gemm<Bits, 1>(mode, P, bands, cfg, stream);
+  else launch_gemm<Bits, 2>(mode, P, bands, cfg, stream);
 }
 
 }  // namespace detail_kernels
@@ -398,7 +640,8 @@ void launch_gemm_bits(int nt, stats_mode mode, const gemm_params& P, int blocks,
 // Y = X · Ŵᵀ: X is [m x cols], Y is [m x rows], both fp16 row-major in device memory.
 // Asynchronous on `stream` (launch errors are reported at once, execution errors at the
 // caller's next checked synchronisation). OWQ matrices use a stream-ordered scratch buffer.
-inline void gemm(const device_packed_matrix& W, const __half* X, __half* Y, index m, cudaStream_t stream = nullptr) {
+inline void gemm(const device_packed_matrix& W, const __half* X, __half* Y, index m, cudaStream_t stream = nullptr,
+                 const gemm_config& cfg = {}) {
   using namespace detail_kernels;
   lowbit::detail::require(m >= 1, "cuda::gemm: batch size m = ", m, " must be >= 1");
   lowbit::detail::require(W.bits() != 0, "cuda::gemm: the device matrix is empty (use upload())");
@@ -454,12 +697,12 @@ inline void gemm(const device_packed_matrix& W, const __half* X, __half* Y, inde
     P.sp_col = W.sparse_columns().data();
     P.sp_val = W.sparse_values().data();
     const int nt = mc <= 8 ? 1 : 2;
-    const int blocks = static_cast<int>(W.row_tiles());
+    const int bands = static_cast<int>(W.row_tiles());
     switch (W.bits()) {
-      case 2: launch_gemm_bits<2>(nt, W.mode(), P, blocks, stream); break;
-      case 3: launch_gemm_bits<3>(nt, W.mode(), P, blocks, stream); break;
-      case 4: launch_gemm_bits<4>(nt, W.mode(), P, blocks, stream); break;
-      default: launch_gemm_bits<8>(nt, W.mode(), P, blocks, stream); break;
+      case 2: launch_gemm_bits<2>(nt, W.mode(), P, bands, cfg, stream); break;
+      case 3: launch_gemm_bits<3>(nt, W.mode(), P, bands, cfg, stream); break;
+      case 4: launch_gemm_bits<4>(nt, W.mode(), P, bands, cfg, stream); break;
+      default: launch_gemm_bits<8>(nt, W.mode(), P, bands, cfg, stream); break;
     }
   }
   if (owq) LOWBIT_CUDA_CHECK(cudaFreeAsync(scratch, stream));

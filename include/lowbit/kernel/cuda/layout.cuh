@@ -23,12 +23,18 @@
 // step t are 4 pairs p: p = 0 (row g, slots 2qi..), 1 (row g+8, 2qi..), 2 (row g, 2qi+8..),
 // 3 (row g+8, 2qi+8..); element h (0, 1) of a pair is the lower/upper fp16 half.
 //
-// Bits inside a lane's bytes (little-endian 32-bit words), chosen so that one shift and one
-// AND/OR per pair give two codes as fp16 (the 0x6400 "1024 + code" trick):
-//   4 bits: word t holds step t; pair p element h at bit 4p + 16h.
-//   2 bits: word t/2 holds steps t, t+1; bit 2 (4 (t%2) + p) + 16h.
-//   3 bits: its low two bits as in the 2-bit layout; the high bit in a 32-bit word at
-//           bit 4t + p + 16h.
+// Bits inside a lane's bytes (little-endian 32-bit words), chosen so that ONE AND/OR per pair
+// (a single LOP3) gives two codes as fp16, with at most one shift per four pairs. OR-ing a
+// code c into the mantissa of 1024 (0x6400) at bit b gives the exact fp16 1024 + 2^b c as
+// long as the code stays inside the 10 mantissa bits (b + width <= 10); one fma with the
+// constants 2^-b and -1024 * 2^-b then gives c exactly (the "magic number" conversion of
+// Kim et al. / Marlin, with the shift folded into the fma):
+//   4 bits: word t holds step t; pair p element h at bit 4p + 16h (pairs 2, 3 after >> 8).
+//   2 bits: word t/2 holds steps t, t+1; bit 2 (4 (t%2) + p) + 16h (odd t after >> 8).
+//   3 bits: its low two bits as in the 2-bit layout; the high bit in a 32-bit word at bit
+//           (2p + 2 + r_t + 16h) mod 32 with r_t = 0, 1, 8, 9 for t = 0..3: rotated right by
+//           r_t, the high bit sits two bits above the pair's low bits (bit 2p + 2 + 16h), so
+//           one LOP3 merges them (the four rotations give the 32 positions exactly once).
 //   8 bits: word 2t + p/2; byte 2 (p%2) + h.
 #include <cstddef>
 #include <cstdint>
@@ -76,7 +82,8 @@ LOWBIT_HD constexpr code_slot slot_of(int bits, int r, int c) {
       s.byte = lane * 8 + (t / 2) * 4 + bit / 8;
       s.shift = bit % 8;
       if (bits == 3) {
-        const int hb = 4 * t + p + 16 * h;
+        const int rot = (t & 1) + 8 * (t >> 1);  // r_t = 0, 1, 8, 9
+        const int hb = (2 * p + 2 + rot + 16 * h) % 32;
         s.hi_byte = 256 + lane * 4 + hb / 8;
         s.hi_shift = hb % 8;
       }
