@@ -81,12 +81,17 @@ method_fn with_activations() {  // AdaDim: the axis with the lower ‖WX − ŴX
 // linear itself. The packed weights are W·diag(s); the effective Ŵ is dequant · diag(1/s):
 // 1/s folds into the producer (LayerNorm γ, β for q/k/v and intermediate; value rows for the
 // attention output), and for the output dense (after GELU, which is not homogeneous) it is an
-// input scale as llm-awq's ScaledActivation (384 + 1536 floats per layer, not counted in bits).
+// input scale as llm-awq's ScaledActivation (1536 floats per layer, not counted in bits).
+// The AWQ searches run their block on the first awq_sentences calibration sentences (AWQ
+// calibrates on a small set; here each α and clip candidate costs a block pass).
+constexpr Eigen::Index awq_sentences = 128;
+
 template <class B, class G>
 method_fn awq_method() {
   return [](const group_job& job) {
     const bert_model& m = job.model;
     const bert_layer& L = job.layer;
+    const batch sub = first_sentences(job.sentences, std::min<Eigen::Index>(awq_sentences, job.sentences.sentences()));
     awq_options ao;  // no_clip_names covers "query" / "key"
     if (job.input == tap::qkv)
       ao.block = [&](std::span<const Eigen::MatrixXf> W, const Eigen::MatrixXf& X) {
@@ -97,7 +102,7 @@ method_fn awq_method() {
         q.colwise() += L[slot::q].b;
         k.colwise() += L[slot::k].b;
         v.colwise() += L[slot::v].b;
-        apply(L[slot::attn_out], m.attention(q, k, v, job.sentences), y);
+        apply(L[slot::attn_out], m.attention(q, k, v, sub), y);
         return y;
       };
     if (job.input == tap::up)
@@ -111,7 +116,7 @@ method_fn awq_method() {
       };
     std::vector<awq_linear> ls;
     for (std::size_t i = 0; i < job.W.size(); ++i) ls.emplace_back(slot_name(tap_slots(job.input)[i]), job.W[i]);
-    auto g = awq<B, G>::quantize_group(ls, job.X, ao);
+    auto g = awq<B, G>::quantize_group(ls, Eigen::MatrixXf(job.X.leftCols(sub.tokens())), ao);
     std::vector<quantized_linear> out;
     for (auto& q : g.linears)
       out.push_back({q.dequantize() * q.input_scales.cwiseInverse().asDiagonal(), q.bits_per_weight(), q.report.notes});
