@@ -9,6 +9,15 @@
 // with one compiler call.
 //
 //   peer-eval MODEL.gguf [--eval FILE] [--ctx 512] [--eval-tokens 32768] [--threads N] [--quiet]
+//   peer-eval MODEL.gguf --compare OTHER.gguf
+//
+// --compare checks lowbit's reader against another implementation on a whole model: OTHER is
+// the same model as written by that implementation in a plain type (e.g. `llama-quantize
+// --allow-requantize MODEL.gguf OTHER.gguf F32`: llama.cpp's own dequantization). Every tensor
+// is dequantized from both files and compared element by element; exit status 1 on any
+// difference.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -23,7 +32,7 @@ namespace lt = lowbit::tools;
 namespace {
 
 struct args {
-  std::string model, eval;
+  std::string model, eval, compare;
   lowbit::index ctx = 512, eval_tokens = 32768;
   unsigned threads = 0;
   bool quiet = false;
@@ -32,6 +41,7 @@ struct args {
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "%s\nusage: peer-eval MODEL.gguf [--eval FILE] [--ctx N] [--eval-tokens N] [--threads N] [--quiet]\n"
+               "       peer-eval MODEL.gguf --compare SAME_MODEL_IN_F32.gguf\n"
                "  defaults: --eval $LOWBIT_DATA/wikitext-2/test.txt (LOWBIT_DATA defaults to ../shared/data),\n"
                "            --ctx 512, --eval-tokens 32768 (the lowbit-quantize protocol)\n",
                why.c_str());
@@ -56,6 +66,9 @@ args parse(int argc, char** argv) {
     if (f == "--eval") {
       if (i + 1 >= argc) usage("--eval needs a file");
       a.eval = argv[++i];
+    } else if (f == "--compare") {
+      if (i + 1 >= argc) usage("--compare needs a file");
+      a.compare = argv[++i];
     } else if (f == "--ctx") a.ctx = number(i, f);
     else if (f == "--eval-tokens") a.eval_tokens = number(i, f);
     else if (f == "--threads") a.threads = static_cast<unsigned>(number(i, f));
@@ -77,12 +90,44 @@ double stored_bits(const lowbit::io::gguf_tensor_info& t) {
   return 8.0 * tr.bytes / tr.block;
 }
 
+// Every tensor of `a` against the same tensor of `b`, both dequantized by lowbit's reader;
+// returns the number of tensors that differ anywhere.
+int compare_models(const lowbit::io::gguf_file& a, const lowbit::io::gguf_file& b) {
+  int differing = 0;
+  std::size_t compared = 0;
+  for (const auto& t : a.tensors()) {
+    const auto* o = b.find(t.name);
+    if (o == nullptr || o->dims != t.dims) {
+      std::printf("%-28s missing or of another shape in the other file\n", t.name.c_str());
+      ++differing;
+      continue;
+    }
+    const auto x = a.load_vector(t.name), y = b.load_vector(t.name);
+    std::size_t bad = 0;
+    double max_abs = 0;
+    for (std::size_t i = 0; i < x.size(); ++i)
+      if (x[i] != y[i]) {
+        ++bad;
+        max_abs = std::max(max_abs, std::abs(static_cast<double>(x[i]) - static_cast<double>(y[i])));
+      }
+    compared += x.size();
+    if (bad != 0) {
+      std::printf("%-28s %-6s %zu of %zu values differ (max |diff| %.3g)\n", t.name.c_str(),
+                  lowbit::io::type_name(t.type).c_str(), bad, x.size(), max_abs);
+      ++differing;
+    }
+  }
+  std::printf("compared %zu tensors, %zu values: %d differ\n", a.tensors().size(), compared, differing);
+  return differing;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
   const args a = parse(argc, argv);
   if (a.threads > 0) lowbit::set_num_threads(a.threads);
   const auto file = lowbit::io::gguf_file::open(a.model);
+  if (!a.compare.empty()) return compare_models(file, lowbit::io::gguf_file::open(a.compare)) == 0 ? 0 : 1;
 
   // The block linears (attention q/k/v/o and MLP gate/up/down of every block): what lowbit's
   // methods quantize, so their average bits are the comparable number.
