@@ -2,6 +2,7 @@
 // Hugging Face-named safetensors file: sentence embeddings against a float64 scalar
 // reference written here from the BERT equations, plus properties (unit norm, sentences
 // independent of their batch neighbours, the hook sees and may replace each group's linears).
+// Sequential quantization and the sentence splitters of tools/minilm/fidelity.hpp.
 // The real all-MiniLM-L6-v2 against a NumPy reference: tests/slow/minilm_real_model_test.cpp.
 #include <cmath>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "lowbit/io/safetensors.hpp"
 #include "lowbit_catch.hpp"
 #include "minilm/bert.hpp"
+#include "minilm/fidelity.hpp"
 
 using namespace lowbit::minilm;
 using Md = Eigen::MatrixXd;
@@ -200,4 +202,94 @@ TEST_CASE("minilm encoder: heads from config.json, the hook sees every group's i
     });
   CHECK((h2 - want).norm() > 1e-3f);
   CHECK((m.encode(b) - h2).cwiseAbs().maxCoeff() < 1e-6f);  // the change stays in the model
+}
+
+TEST_CASE("minilm fidelity: sentence splitters", "[minilm][fidelity]") {
+  const auto w = wikitext_sentences(
+      " = Heading = \n The first sentence is here . A second one follows , with a comma . tiny . \n\n"
+      " Last line without a final period and long enough\n");
+  REQUIRE(w.size() == 3);
+  CHECK(w[0] == "The first sentence is here .");
+  CHECK(w[1] == "A second one follows , with a comma .");  // "tiny ." is under 20 characters
+  CHECK(w[2] == "Last line without a final period and long enough");
+  const auto p = prose_sentences(
+      "CHAPTER I\n\nIt is a truth universally acknowledged, that a\nsingle man must be in want of a wife.\n"
+      "\"Is it so,\" she asked him twice. Yes. Mr. Bennet made no answer at all!\n");
+  REQUIRE(p.size() == 3);
+  CHECK(p[0] == "It is a truth universally acknowledged, that a single man must be in want of a wife.");
+  CHECK(p[1] == "\"Is it so,\" she asked him twice.");  // "Yes." has fewer than 4 words
+  CHECK(p[2] == "Bennet made no answer at all!");       // a known limit: "Mr." ends a (dropped) sentence
+  CHECK(spread({"a", "b", "c", "d"}, 2) == std::vector<std::string>{"a", "c"});
+  CHECK(spread({"a", "b"}, 5).size() == 2);
+}
+
+TEST_CASE("minilm fidelity: sequential quantization sees the quantized model's inputs, errors on held-out",
+          "[minilm][fidelity]") {
+  const tiny_bert tb("seq", false);
+  const auto fp32 = bert_model::load(tb.path, HEADS);
+  batch calib;  // 3 calibration sentences, then 2 held out
+  for (const auto& s : std::vector<std::vector<std::int32_t>>{{1, 5, 7, 2}, {1, 9, 2}, {1, 4, 4, 6, 2}, {1, 8, 3, 2}, {1, 2}})
+    calib.add(s);
+  const batch fit = first_sentences(calib, 3), held = [&] {
+    batch b;
+    b.add(std::vector<std::int32_t>{1, 8, 3, 2});
+    b.add(std::vector<std::int32_t>{1, 2});
+    return b;
+  }();
+
+  // A "quantizer" that adds a fixed perturbation: Ŵ = W + 0.01·sign pattern.
+  auto perturb = [](const Eigen::MatrixXf& W) {
+    Eigen::MatrixXf D(W.rows(), W.cols());
+    for (Eigen::Index c = 0; c < W.cols(); ++c)
+      for (Eigen::Index r = 0; r < W.rows(); ++r) D(r, c) = ((r * 7 + c * 3) % 5 < 2 ? 0.01f : -0.01f);
+    return D;
+  };
+  std::vector<act> seen_qkv;
+  const method_fn method = [&](const group_job& job) {
+    if (job.input == tap::qkv) seen_qkv.push_back(job.X);
+    CHECK(job.sentences.tokens() == fit.tokens());
+    CHECK(job.X.cols() == fit.tokens());  // held-out columns are never shown to the method
+    std::vector<quantized_linear> out;
+    for (const auto& W : job.W) out.push_back({W + perturb(W), 3.5, "perturbed"});
+    return out;
+  };
+  bert_model m = fp32;
+  const auto reports = quantize_sequential(m, calib, 2, method);
+  REQUIRE(reports.size() == 6 * LAYERS);
+  CHECK(reports[0].name == "layer.0.attention.self.query");
+  CHECK(reports[5].name == "layer.0.output.dense");
+  CHECK(reports[0].bits == 3.5);
+  REQUIRE(seen_qkv.size() == LAYERS);
+  // Layer 0's q/k/v inputs are the embeddings of the calibration sentences.
+  CHECK((seen_qkv[0] - fp32.embed(fit)).cwiseAbs().maxCoeff() < 1e-6f);
+  // Layer 1's are layer 0's outputs WITH the perturbed (quantized) layer 0, not the float ones.
+  act h = m.embed(fit);
+  bert_model only0 = fp32;
+  only0.layers[0] = m.layers[0];
+  only0.encode_layer(only0.layers[0], h, fit, [](tap, const act&, bert_layer&) {});
+  CHECK((seen_qkv[1] - h).cwiseAbs().maxCoeff() < 1e-5f);
+  act hf = fp32.embed(fit);
+  bert_model f2 = fp32;
+  f2.encode_layer(f2.layers[0], hf, fit, [](tap, const act&, bert_layer&) {});
+  CHECK((seen_qkv[1] - hf).cwiseAbs().maxCoeff() > 1e-4f);
+  // The query's error is ‖D X‖² / ‖W X‖² on the held-out sentences' embeddings, in float64.
+  const Eigen::MatrixXd Xh = fp32.embed(held).cast<double>();
+  const Eigen::MatrixXd Wq = fp32.layers[0][slot::q].W.cast<double>();
+  const Eigen::MatrixXd Dq = perturb(fp32.layers[0][slot::q].W).cast<double>();
+  CHECK(reports[0].rel_error == Approx((Dq * Xh).squaredNorm() / (Wq * Xh).squaredNorm()).epsilon(1e-4));
+  // The model now multiplies by Ŵ.
+  CHECK((m.layers[1][slot::down].W - fp32.layers[1][slot::down].W - perturb(fp32.layers[1][slot::down].W))
+            .cwiseAbs()
+            .maxCoeff() < 1e-6f);
+  // Identity "quantizer": zero errors and the float embeddings.
+  bert_model same = fp32;
+  const auto r0 = quantize_sequential(same, calib, 1, [](const group_job& job) {
+    std::vector<quantized_linear> out;
+    for (const auto& W : job.W) out.push_back({W, 32.0, ""});
+    return out;
+  });
+  for (const auto& r : r0) CHECK(r.rel_error == 0.0);
+  const auto cos = column_cosines(fp32.embed_sentences(calib), same.embed_sentences(calib));
+  for (double c : cos) CHECK(c == Approx(1.0).epsilon(1e-12));
+  CHECK_THROWS_AS(quantize_sequential(same, calib, 0, method), lowbit::error);  // no held-out sentence
 }
