@@ -1,9 +1,16 @@
-# Tests of the tools/ runner: they include tools/model/*.hpp and tools/lowbit-quantize/*.hpp.
-foreach(t llama_test real_model_ppl_test)
+# Tests of the tools/ runner: they include tools/model/*.hpp and tools/lowbit-quantize/*.hpp
+# (llama_test, the opt-in real-model test, and every tests/tools_*_test.cpp).
+file(GLOB lowbit_tools_tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/tools_*_test.cpp)
+set(lowbit_tools_test_targets llama_test real_model_ppl_test)
+foreach(f ${lowbit_tools_tests})
+  get_filename_component(n ${f} NAME_WE)
+  list(APPEND lowbit_tools_test_targets ${n})
+endforeach()
+foreach(t ${lowbit_tools_test_targets})
   if(TARGET ${t})
     target_include_directories(${t} PRIVATE ${PROJECT_SOURCE_DIR}/tools)
     # The method registry instantiates every (method, bits, group, axis): the tests need two
-    # group sizes, which keeps these test builds short.
+    # group sizes (SpQR: one), which keeps these test builds short.
     target_compile_definitions(${t} PRIVATE LOWBIT_SOURCE_DIR="${PROJECT_SOURCE_DIR}" LOWBIT_TOOLS_FEW_FORMATS=1)
   endif()
 endforeach()

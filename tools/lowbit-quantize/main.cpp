@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -17,7 +18,9 @@
 #include <vector>
 
 #include "lowbit/io/assets.hpp"
+#include "lowbit/io/atomic_file.hpp"
 #include "lowbit-quantize/methods.hpp"
+#include "lowbit-quantize/model_file.hpp"
 #include "lowbit-quantize/text.hpp"
 #include "model/perplexity.hpp"
 #include "model/sequential.hpp"
@@ -36,8 +39,12 @@ struct cli_args {
   idx eval_tokens = 32768;
   idx calib_windows = 32;
   idx held_out = 4;
-  std::string out;
+  bool group_given = false;  // spqr's default group is its own β₁ = 16
+  std::string out, load;
   bool sweep = false;
+  bool resume = true;            // --sweep keeps the CSV's rows made with the same protocol
+  bool assume_protocol = false;  // ... even without a .protocol file, if the float ppl matches
+  std::vector<double> sweep_owq_extra{0.01}, sweep_spqr_r{0.2};
   bool skip_float = false;
   bool quiet = false;
   unsigned threads = 0;
@@ -52,9 +59,16 @@ const char* usage =
     "  --model FILE         GGUF model, llama architecture (default: assets/SmolLM2-135M-Instruct.Q4_1.gguf)\n"
     "  --method NAME        rtn | gptq | awq | owq | spqr | adadim-rtn | adadim-gptq (default rtn)\n"
     "  --bits B             2, 3, 4 or 8 (default 4)\n"
-    "  --group G            group size 32, 64, 128, 256, or 0 = per channel (default 128)\n"
-    "  --axis A             oc (groups along input columns) or ic (along output rows) (default oc)\n"
-    "  --target-bits X      average-bits budget for owq / spqr\n"
+    "  --group G            group size 32, 64, 128, 256, or 0 = per channel (default 128;\n"
+    "                       spqr: 16 = SpQR's beta1 (default), 32, 64 or 128)\n"
+    "  --axis A             oc (groups along input columns) or ic (along output rows) (default oc;\n"
+    "                       awq and spqr: oc only; adadim-*: chosen per linear)\n"
+    "  --target-bits X      owq: the reference's nominal target (default bits + 0.01, i.e. 3.01 / 4.01);\n"
+    "                       it sets the fp16 weak columns per linear as OWQ's main.py does; the report\n"
+    "                       gives the exact average bits. Not accepted by other methods.\n"
+    "  --outlier-threshold R  spqr: relative outlier threshold r (default 0.2; larger = fewer outliers, inf = none)\n"
+    "  --adadim-choice C    adadim-*: block (default; q/k/v judged on the attention output, gate/up on the\n"
+    "                       MLP output, as the reference) or linear (each linear's own output)\n"
     "  --calib FILE         calibration text (default: WikiText-2 valid); FILE.ids = int32 token ids\n"
     "  --eval FILE          evaluation text (default: WikiText-2 test)\n"
     "  --eval-tokens N      evaluation tokens, whole windows (default 32768; 0 = the whole text)\n"
@@ -64,14 +78,26 @@ const char* usage =
     "  --path P             dequantized (Eigen GEMM, default) or kernel (lowbit::gemm on packed codes)\n"
     "  --threads N          worker threads (default: all cores)\n"
     "  --skip-float         do not evaluate the float model\n"
-    "  --sweep              run the comparison table (evaluation.md) and write --results / --csv\n"
+    "  --out FILE           write the quantized model as a lowbit file (packed linears + norms; the\n"
+    "                       embedding and head stay in the source GGUF), then load it back and check\n"
+    "                       it is bit-exact\n"
+    "  --load FILE          evaluate a lowbit file written by --out (with --model, its source GGUF)\n"
+    "                       instead of quantizing\n"
+    "  --sweep              run the comparison table (evaluation.md) and write --results / --csv after\n"
+    "                       every row; rows already in --csv with the same protocol are kept, not rerun\n"
+    "  --no-resume          --sweep: rerun every row (discard the CSV's rows)\n"
+    "  --assume-protocol    --sweep: keep the CSV's rows even without its .protocol file when their\n"
+    "                       float perplexity matches (a CSV written before protocols were recorded)\n"
     "  --results FILE       Markdown output of --sweep (default docs/results.md)\n"
-    "  --csv FILE           CSV output of --sweep (default docs/results.csv)\n"
+    "  --csv FILE           CSV output of --sweep (default docs/results.csv; protocol in FILE.protocol)\n"
     "  --sweep-methods L    comma-separated methods for --sweep (default: every available one)\n"
-    "  --sweep-bits L       comma-separated bit widths for --sweep (default 4,3,2)\n"
-    "  --sweep-groups L     comma-separated group sizes for --sweep, 0 = per channel (default 128,0)\n"
-    "  --awq-windows N      calibration windows AWQ's scale search runs its block on (default 8)\n"
-    "  --out FILE           write the quantized model (not yet supported)\n"
+    "  --sweep-bits L       comma-separated bit widths for --sweep (default 4,3,2; owq: 3 and 4 only)\n"
+    "  --sweep-groups L     comma-separated group sizes for --sweep, 0 = per channel (default 128,0;\n"
+    "                       owq runs per channel, spqr with beta1 = 16)\n"
+    "  --sweep-owq-extra L  owq rows at bits + each of these (default 0.01: 3.01 and 4.01)\n"
+    "  --sweep-spqr-r L     spqr rows at each of these outlier thresholds (default 0.2)\n"
+    "  --awq-windows N      calibration windows the block-output searches (AWQ's scale search, AdaDim's\n"
+    "                       block choice) run on (default 8)\n"
     "  --quiet              no progress bars\n";
 
 [[noreturn]] void bad_arg(const std::string& msg) {
@@ -95,6 +121,16 @@ long long to_int(const std::string& flag, const std::string& v) {
   } catch (const std::exception&) {
   }
   bad_arg(flag + " expects an integer, got '" + v + "'");
+}
+
+double to_double(const std::string& flag, const std::string& v) {
+  try {
+    std::size_t pos = 0;
+    const double x = std::stod(v, &pos);
+    if (pos == v.size()) return x;
+  } catch (const std::exception&) {
+  }
+  bad_arg(flag + " expects a number, got '" + v + "'");
 }
 
 std::string default_text(const char* split) {
@@ -128,19 +164,22 @@ cli_args parse(int argc, char** argv) {
     } else if (f == "--model") a.model = value(i);
     else if (f == "--method") a.method = value(i);
     else if (f == "--bits") a.opt.bits = static_cast<int>(to_int(f, value(i)));
-    else if (f == "--group") a.opt.group = static_cast<int>(to_int(f, value(i)));
+    else if (f == "--group") {
+      a.opt.group = static_cast<int>(to_int(f, value(i)));
+      a.group_given = true;
+    }
     else if (f == "--axis") {
       const std::string v = value(i);
       if (v == "oc") a.opt.group_axis = lowbit::axis::oc;
       else if (v == "ic") a.opt.group_axis = lowbit::axis::ic;
       else bad_arg("--axis expects oc or ic, got '" + v + "'");
-    } else if (f == "--target-bits") {
+    } else if (f == "--target-bits") a.opt.target_bits = to_double(f, value(i));
+    else if (f == "--outlier-threshold") a.opt.outlier_threshold = to_double(f, value(i));
+    else if (f == "--adadim-choice") {
       const std::string v = value(i);
-      try {
-        a.opt.target_bits = std::stod(v);
-      } catch (const std::exception&) {
-        bad_arg("--target-bits expects a number, got '" + v + "'");
-      }
+      if (v == "block") a.opt.adadim_block = true;
+      else if (v == "linear") a.opt.adadim_block = false;
+      else bad_arg("--adadim-choice expects block or linear, got '" + v + "'");
     } else if (f == "--calib") a.calib = value(i);
     else if (f == "--eval") a.eval = value(i);
     else if (f == "--eval-tokens") a.eval_tokens = to_int(f, value(i));
@@ -164,10 +203,23 @@ cli_args parse(int argc, char** argv) {
       (f == "--sweep-bits" ? a.sweep_bits : a.sweep_groups) = v;
     } else if (f == "--awq-windows") a.opt.awq_windows = to_int(f, value(i));
     else if (f == "--out") a.out = value(i);
+    else if (f == "--load") a.load = value(i);
+    else if (f == "--no-resume") a.resume = false;
+    else if (f == "--assume-protocol") a.assume_protocol = true;
+    else if (f == "--sweep-owq-extra" || f == "--sweep-spqr-r") {
+      std::vector<double> v;
+      for (const auto& x : split_list(value(i))) v.push_back(to_double(f, x));
+      (f == "--sweep-owq-extra" ? a.sweep_owq_extra : a.sweep_spqr_r) = v;
+    }
     else if (f == "--quiet") a.quiet = true;
     else bad_arg("unknown option '" + f + "'");
   }
   if (a.method.rfind("adadim", 0) == 0) a.opt.group_axis = lowbit::axis::adaptive;  // AdaDim chooses per linear
+  if (a.method == "spqr" && !a.group_given) a.opt.group = 16;                        // SpQR's beta1
+  if (a.opt.target_bits != 0.0 && a.sweep) bad_arg("--sweep sets owq's targets with --sweep-owq-extra, not --target-bits");
+  if (a.opt.target_bits != 0.0 && a.method != "owq")
+    bad_arg("--target-bits is an OWQ budget (got --method " + a.method +
+            "); spqr's size follows from --bits, --group and --outlier-threshold");
   if (a.model.empty()) a.model = lowbit::io::default_model_path().string();
   if (a.calib.empty()) a.calib = default_text("valid");
   if (a.eval.empty()) a.eval = default_text("test");
@@ -175,9 +227,8 @@ cli_args parse(int argc, char** argv) {
   if (a.calib_windows < 1) bad_arg("--calib-windows must be at least 1");
   if (a.held_out < 0) bad_arg("--held-out must not be negative");
   if (a.eval_tokens < 0) bad_arg("--eval-tokens must not be negative");
-  if (!a.out.empty())
-    bad_arg("--out is not yet supported: the lowbit model file format (io/lowbit_file.hpp) has not landed; "
-            "run without --out to get the report");
+  if (a.sweep && (!a.out.empty() || !a.load.empty())) bad_arg("--sweep writes tables, not model files: drop --out / --load");
+  if (!a.out.empty() && !a.load.empty()) bad_arg("--load evaluates a file written earlier; it does not take --out");
   return a;
 }
 
@@ -199,17 +250,31 @@ struct variant {
   lt::method_options opt;
 };
 std::string group_label(int g) { return g == 0 ? "per-channel" : "g" + std::to_string(g); }
-std::string variant_label(const variant& v) {
+// The variant's name in the tables (the CSV "method" column): the method plus its budget where
+// it has one (owq@3.01; spqr@r0.1 when r is not SpQR's 0.2; adadim-*@linear for the per-linear
+// choice). With bits, group and axis it identifies a row when a sweep resumes.
+std::string method_label(const variant& v) {
   std::ostringstream s;
-  s << v.method << " " << v.opt.bits << "-bit " << group_label(v.opt.group) << " " << lowbit::axis_name(v.opt.group_axis);
+  s << v.method;
+  if (v.method == "owq") s << "@" << lt::owq_target(v.opt);
+  if (v.method == "spqr" && v.opt.outlier_threshold != 0.2) s << "@r" << v.opt.outlier_threshold;
+  if (v.method.rfind("adadim", 0) == 0 && !v.opt.adadim_block) s << "@linear";
+  return s.str();
+}
+std::string row_label(const std::string& method, int bits, int group, lowbit::axis ax) {
+  std::ostringstream s;
+  s << method << " " << bits << "-bit " << group_label(group) << " " << lowbit::axis_name(ax);
   return s.str();
 }
 
 struct run_result {
-  variant v;
+  std::string method;  // method_label
+  int bits = 0, group = 0;
+  lowbit::axis group_axis = lowbit::axis::oc;
   std::vector<lt::layer_report> layers;
   double avg_bits = 0, linear_mb = 0, model_mb = 0, quant_seconds = 0;
   lt::perplexity_result ppl;
+  std::string label() const { return row_label(method, bits, group, group_axis); }
 };
 
 struct session {
@@ -222,18 +287,8 @@ struct session {
 
 lt::llama_model load_model(const session& s) { return lt::llama_model::from_gguf(s.file); }
 
-run_result quantize_and_eval(session& s, const variant& v) {
-  run_result r;
-  r.v = v;
-  auto method = lt::make_method(v.method, v.opt);  // fails fast on an unavailable method or format
-  auto m = load_model(s);
-  lt::sequential_options so;
-  so.window = s.args.ctx;
-  so.held_out_windows = s.args.held_out;
-  so.progress = !s.args.quiet;
-  const auto t0 = std::chrono::steady_clock::now();
-  r.layers = lt::quantize_sequential(m, s.calib, method, so);
-  r.quant_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+// Exact storage of the block linears, and of the whole model as stored.
+void measure(const session& s, const lt::llama_model& m, run_result& r) {
   double bits = 0, n = 0, bytes = 0;
   for (const auto& b : m.blocks)
     for (lt::slot sl : lt::all_slots) {
@@ -249,40 +304,131 @@ run_result quantize_and_eval(session& s, const variant& v) {
   const double embd = static_cast<double>(m.tok_embd.size()) * 2.0;
   const bool tied = s.file.find("output.weight") == nullptr;
   r.model_mb = (bytes + embd * (tied ? 1 : 2) + norms) / 1e6;
+}
+
+// --out: the lowbit file, written atomically, then loaded back into a fresh model and
+// serialized again: the two byte streams must be identical (every code, stat, outlier,
+// permutation, scale and norm round-trips exactly).
+void write_and_verify(const session& s, const lt::llama_model& m, const variant& v) {
+  const std::map<std::string, std::string> meta{
+      {"method", v.method},
+      {"label", method_label(v)},
+      {"bits", std::to_string(v.opt.bits)},
+      {"group", std::to_string(v.opt.group)},
+      {"axis", lowbit::axis_name(v.opt.group_axis)},
+      {"command", s.args.command_line},
+      {"source.model", std::filesystem::path(s.args.model).filename().string()},
+      {"calibration", std::filesystem::path(s.args.calib).filename().string() + ", " +
+                          std::to_string(s.args.calib_windows) + " windows x " + std::to_string(s.args.ctx) + " tokens"}};
+  const auto bytes = lt::save_model_file(m, meta, s.args.out);
+  auto back = load_model(s);
+  lt::load_model_file(back, lowbit::io::lowbit_file::open(s.args.out), v.opt.path);
+  lowbit::detail::require(lt::model_writer(back, meta).bytes() == bytes, "--out '", s.args.out,
+                          "': the file does not load back bit-exactly (please report this)");
+  std::printf("wrote %s: %.2f MB (packed linears, norms, metadata; embedding and head stay in %s); "
+              "loaded back bit-exactly\n",
+              s.args.out.c_str(), static_cast<double>(bytes.size()) / 1e6,
+              std::filesystem::path(s.args.model).filename().string().c_str());
+  std::fflush(stdout);
+}
+
+run_result quantize_and_eval(session& s, const variant& v) {
+  run_result r;
+  r.method = method_label(v);
+  r.bits = v.opt.bits;
+  r.group = v.opt.group;
+  r.group_axis = v.opt.group_axis;
+  auto method = lt::make_method(v.method, v.opt);  // fails fast on an unavailable method or format
+  auto m = load_model(s);
+  lt::sequential_options so;
+  so.window = s.args.ctx;
+  so.held_out_windows = s.args.held_out;
+  so.progress = !s.args.quiet;
+  const auto t0 = std::chrono::steady_clock::now();
+  r.layers = lt::quantize_sequential(m, s.calib, method, so);
+  r.quant_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  measure(s, m, r);
+  if (!s.args.out.empty()) write_and_verify(s, m, v);
+  r.ppl = lt::perplexity(m, s.eval, s.args.ctx, s.args.eval_tokens, "ppl quant ", !s.args.quiet);
+  return r;
+}
+
+// --load: a file written by --out, on the model it was quantized from.
+run_result load_and_eval(session& s) {
+  const auto f = lowbit::io::lowbit_file::open(s.args.load);
+  const auto meta = f.user_metadata();
+  auto get = [&](const char* k) { return meta.count(k) ? meta.at(k) : std::string(); };
+  run_result r;
+  r.method = get("label").empty() ? "loaded" : get("label");
+  r.bits = std::atoi(get("bits").c_str());
+  r.group = std::atoi(get("group").c_str());
+  r.group_axis = get("axis") == "ic" ? lowbit::axis::ic : get("axis") == "adaptive" ? lowbit::axis::adaptive : lowbit::axis::oc;
+  auto m = load_model(s);
+  lt::load_model_file(m, f, s.args.opt.path);
+  std::printf("loaded %s: %zu packed matrices (quantized from %s by: %s)\n", s.args.load.c_str(), f.matrices().size(),
+              get("source.model").c_str(), get("command").c_str());
+  measure(s, m, r);
   r.ppl = lt::perplexity(m, s.eval, s.args.ctx, s.args.eval_tokens, "ppl quant ", !s.args.quiet);
   return r;
 }
 
 void print_report(const session& s, const run_result& r) {
-  std::printf("\n== %s ==\n", variant_label(r.v).c_str());
-  std::printf("per-layer relative output error ||WX - W^X||^2 / ||WX||^2 (held-out calibration windows):\n");
-  std::printf("%5s", "block");
-  for (lt::slot sl : lt::all_slots) std::printf(" %12s", lt::slot_name(sl));
-  std::printf("\n");
-  std::map<std::string, double> per_slot;
-  for (std::size_t i = 0; i < r.layers.size(); i += 7) {
-    std::printf("%5zu", i / 7);
-    for (std::size_t j = 0; j < 7 && i + j < r.layers.size(); ++j) {
-      std::printf(" %12.3e", r.layers[i + j].rel_error);
-      per_slot[lt::slot_name(lt::all_slots[j])] += r.layers[i + j].rel_error;
+  std::printf("\n== %s ==\n", r.label().c_str());
+  if (!r.layers.empty()) {
+    std::printf("per-layer relative output error ||WX - W^X||^2 / ||WX||^2 (held-out calibration windows):\n");
+    std::printf("%5s", "block");
+    for (lt::slot sl : lt::all_slots) std::printf(" %12s", lt::slot_name(sl));
+    std::printf("\n");
+    std::map<std::string, double> per_slot;
+    for (std::size_t i = 0; i < r.layers.size(); i += 7) {
+      std::printf("%5zu", i / 7);
+      for (std::size_t j = 0; j < 7 && i + j < r.layers.size(); ++j) {
+        std::printf(" %12.3e", r.layers[i + j].rel_error);
+        per_slot[lt::slot_name(lt::all_slots[j])] += r.layers[i + j].rel_error;
+      }
+      std::printf("\n");
+    }
+    std::printf(" mean");
+    const double nb = static_cast<double>(r.layers.size() / 7);
+    for (lt::slot sl : lt::all_slots) std::printf(" %12.3e", per_slot[lt::slot_name(sl)] / nb);
+    std::printf("\n");
+    // What the methods reported: AdaDim's axes, OWQ's weak columns, SpQR's outliers.
+    int ic = 0, ada = 0;
+    long weak = 0, weak_layers = 0;
+    double outlier_rate = 0;
+    int spqr_layers = 0;
+    auto number_after = [](const std::string& notes, const char* key) {
+      const auto at = notes.find(key);
+      return at == std::string::npos ? -1.0 : std::atof(notes.c_str() + at + std::strlen(key));
+    };
+    for (const auto& l : r.layers) {
+      if (l.notes.find("adadim axis=") != std::string::npos) {
+        ++ada;
+        ic += l.notes.find("adadim axis=ic") != std::string::npos;
+      }
+      if (const double k = number_after(l.notes, "weak_columns="); k >= 0) {
+        weak += std::lround(k);
+        weak_layers += k > 0;
+      }
+      if (const double o = number_after(l.notes, "outlier_rate="); o >= 0) {
+        outlier_rate += o * static_cast<double>(l.rows * l.cols);
+        spqr_layers += 1;
+      }
+    }
+    if (ada > 0) std::printf("adadim chose per-IC groups for %d of %d linears\n", ic, ada);
+    if (weak > 0 || r.method.rfind("owq", 0) == 0)
+      std::printf("owq kept %ld fp16 weak columns in %ld of %zu linears\n", weak, weak_layers, r.layers.size());
+    if (spqr_layers > 0) {
+      double n = 0;
+      for (const auto& l : r.layers) n += static_cast<double>(l.rows * l.cols);
+      std::printf("spqr kept %.3f %% of the weights as fp16 outliers\n", 100.0 * outlier_rate / n);
     }
     std::printf("\n");
   }
-  std::printf(" mean");
-  const double nb = static_cast<double>(r.layers.size() / 7);
-  for (lt::slot sl : lt::all_slots) std::printf(" %12.3e", per_slot[lt::slot_name(sl)] / nb);
-  std::printf("\n");
-  int ic = 0, ada = 0;
-  for (const auto& l : r.layers) {
-    if (l.notes.find("adadim axis=") == std::string::npos) continue;
-    ++ada;
-    ic += l.notes.find("adadim axis=ic") != std::string::npos;
-  }
-  if (ada > 0) std::printf("adadim chose per-IC groups for %d of %d linears\n", ic, ada);
-  std::printf("\n");
-  std::printf("average bits per weight : %.4f (exact, all %zu quantized linears)\n", r.avg_bits, r.layers.size());
+  std::printf("average bits per weight : %.4f (exact, all %d quantized linears)\n", r.avg_bits,
+              static_cast<int>(r.layers.empty() ? 7 * s.file.get_uint("llama.block_count") : r.layers.size()));
   std::printf("quantized linears size  : %.2f MB (model as stored, fp16 embedding: %.2f MB)\n", r.linear_mb, r.model_mb);
-  std::printf("quantization time       : %.1f s (calibration forward passes included)\n", r.quant_seconds);
+  if (!r.layers.empty()) std::printf("quantization time       : %.1f s (calibration forward passes included)\n", r.quant_seconds);
   if (s.float_ppl.windows > 0)
     std::printf("perplexity float        : %.3f\n", s.float_ppl.ppl);
   std::printf("perplexity quantized    : %.3f", r.ppl.ppl);
@@ -305,20 +451,115 @@ std::string machine_description() {
   return s.str();
 }
 
-void write_sweep(const session& s, const std::vector<run_result>& rows, double total_seconds) {
+void write_text_atomic(const std::string& path, const std::string& text, const char* flag) {
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  try {
+    lowbit::io::write_file_atomic(path, std::as_bytes(std::span<const char>(text.data(), text.size())));
+  } catch (const std::exception& e) {
+    lowbit::detail::fail("cannot write ", flag, " '", path, "': ", e.what());
+  }
+}
+
+// ---------------------------------------------------------------- the sweep
+static const char* csv_header = "method,bits,group,axis,avg_bits,size_mb,ppl,ppl_float,delta_pct,quant_seconds";
+
+std::string fmt_ppl(double p) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4f", p);
+  return buf;
+}
+
+// Everything that makes two sweeps' numbers comparable, as `key=value` lines; kept next to
+// the CSV in <csv>.protocol. The float perplexity also pins the model file, the tokenizer and
+// the evaluation windows.
+std::string protocol_text(const session& s) {
+  const auto& a = s.args;
+  auto name = [](const std::string& p) { return std::filesystem::path(p).filename().string(); };
+  std::error_code ec;
+  const auto model_bytes = std::filesystem::file_size(a.model, ec);
+  std::ostringstream o;
+  o << "model=" << name(a.model) << "\nmodel_bytes=" << (ec ? 0 : model_bytes) << "\neval=" << name(a.eval)
+    << "\neval_tokens=" << a.eval_tokens << "\nctx=" << a.ctx << "\ncalib=" << name(a.calib)
+    << "\ncalib_windows=" << a.calib_windows << "\nheld_out=" << a.held_out << "\nawq_windows=" << a.opt.awq_windows
+    << "\nppl_float=" << fmt_ppl(s.float_ppl.ppl) << "\n";
+  return o.str();
+}
+
+std::string row_key(const run_result& r) {
+  return r.method + "," + std::to_string(r.bits) + "," + std::to_string(r.group) + "," + lowbit::axis_name(r.group_axis);
+}
+
+// The rows of an earlier sweep that this one may keep: same protocol (the .protocol file, or
+// with --assume-protocol the float perplexity alone). Says what it kept and why not.
+std::vector<run_result> resumable_rows(const session& s) {
+  const auto& a = s.args;
+  std::ifstream csv(a.csv);
+  if (!csv) return {};
+  std::ifstream proto(a.csv + ".protocol");
+  std::stringstream ps;
+  ps << proto.rdbuf();
+  const bool have_protocol = static_cast<bool>(proto);
+  if (have_protocol && ps.str() != protocol_text(s)) {
+    std::fprintf(stderr, "--sweep: %s was made with another protocol (%s.protocol differs); rerunning every row\n",
+                 a.csv.c_str(), a.csv.c_str());
+    return {};
+  }
+  if (!have_protocol && !a.assume_protocol) {
+    std::fprintf(stderr, "--sweep: %s has no %s.protocol, so its protocol is unknown; rerunning every row "
+                 "(--assume-protocol keeps rows whose float perplexity matches)\n", a.csv.c_str(), a.csv.c_str());
+    return {};
+  }
+  std::vector<run_result> rows;
+  std::string line;
+  std::getline(csv, line);
+  if (line != csv_header) {
+    std::fprintf(stderr, "--sweep: %s does not start with the expected header; rerunning every row\n", a.csv.c_str());
+    return {};
+  }
+  int skipped = 0;
+  while (std::getline(csv, line)) {
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    std::stringstream ls(line);
+    for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
+    if (f.size() != 10 || (!have_protocol && f[7] != fmt_ppl(s.float_ppl.ppl))) {
+      ++skipped;
+      continue;
+    }
+    try {
+      run_result r;
+      r.method = f[0];
+      r.bits = std::stoi(f[1]);
+      r.group = std::stoi(f[2]);
+      r.group_axis = f[3] == "ic" ? lowbit::axis::ic : f[3] == "adaptive" ? lowbit::axis::adaptive : lowbit::axis::oc;
+      r.avg_bits = std::stod(f[4]);
+      r.linear_mb = std::stod(f[5]);
+      r.ppl.ppl = std::stod(f[6]);
+      r.quant_seconds = std::stod(f[9]);
+      rows.push_back(r);
+    } catch (const std::exception&) {
+      ++skipped;
+    }
+  }
+  std::fprintf(stderr, "--sweep: keeping %zu rows of %s (same protocol)%s\n", rows.size(), a.csv.c_str(),
+               skipped ? (", dropping " + std::to_string(skipped) + " that do not match").c_str() : "");
+  return rows;
+}
+
+void write_sweep(const session& s, const std::vector<run_result>& rows, double run_seconds, std::size_t ran) {
   const double pf = s.float_ppl.ppl;
   {
-    std::filesystem::create_directories(std::filesystem::path(s.args.csv).parent_path().empty() ? "." : std::filesystem::path(s.args.csv).parent_path());
-    std::ofstream csv(s.args.csv);
-    lowbit::detail::require(static_cast<bool>(csv), "cannot write --csv '", s.args.csv, "'");
-    csv << "method,bits,group,axis,avg_bits,size_mb,ppl,ppl_float,delta_pct,quant_seconds\n";
+    std::string csv = std::string(csv_header) + "\n";
     char buf[256];
     for (const auto& r : rows) {
-      std::snprintf(buf, sizeof buf, "%s,%d,%d,%s,%.4f,%.3f,%.4f,%.4f,%.2f,%.1f\n", r.v.method.c_str(), r.v.opt.bits, r.v.opt.group,
-                    lowbit::axis_name(r.v.opt.group_axis), r.avg_bits, r.linear_mb, r.ppl.ppl, pf, 100.0 * (r.ppl.ppl / pf - 1.0),
+      std::snprintf(buf, sizeof buf, "%s,%d,%d,%s,%.4f,%.3f,%.4f,%.4f,%.2f,%.1f\n", r.method.c_str(), r.bits, r.group,
+                    lowbit::axis_name(r.group_axis), r.avg_bits, r.linear_mb, r.ppl.ppl, pf, 100.0 * (r.ppl.ppl / pf - 1.0),
                     r.quant_seconds);
-      csv << buf;
+      csv += buf;
     }
+    write_text_atomic(s.args.csv, csv, "--csv");
+    write_text_atomic(s.args.csv + ".protocol", protocol_text(s), "--csv");
   }
   // Hand-written analysis below this marker survives a rerun.
   static const std::string marker = "<!-- notes below this line are kept by --sweep -->";
@@ -330,16 +571,17 @@ void write_sweep(const session& s, const std::vector<run_result>& rows, double t
     const std::string old = ss.str();
     if (auto pos = old.find(marker); pos != std::string::npos) kept = old.substr(pos);
   }
-  std::ofstream md(s.args.results);
-  lowbit::detail::require(static_cast<bool>(md), "cannot write --results '", s.args.results, "'");
+  std::ostringstream md;
   const std::time_t now = std::time(nullptr);
   char date[64];
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
   md << "# Results: quantizing SmolLM2-135M-Instruct\n\n"
      << "Written by `lowbit-quantize --sweep` (tools/lowbit-quantize); do not edit by hand, rerun it.\n\n"
      << "- Command: `" << s.args.command_line << "`\n"
-     << "- Date: " << date << "; machine: " << machine_description() << "; sweep took "
-     << lt::progress_bar::clock(total_seconds) << "\n"
+     << "- Date: " << date << "; machine: " << machine_description() << "; this run took "
+     << lt::progress_bar::clock(run_seconds) << " for " << ran << " of the " << rows.size()
+     << " rows (the others kept from `" << std::filesystem::path(s.args.csv).filename().string()
+     << "`, same protocol; quant s is each row's own)\n"
      << "- Model: `" << std::filesystem::path(s.args.model).filename().string()
      << "`, every weight dequantized to float (the float reference); embeddings, norms and the (tied) head stay float.\n"
      << "- Calibration: " << s.args.calib_windows << " windows x " << s.args.ctx << " tokens evenly spaced over `"
@@ -349,19 +591,123 @@ void write_sweep(const session& s, const std::vector<run_result>& rows, double t
      << " non-overlapping windows of " << s.float_ppl.context << " tokens (" << s.float_ppl.predictions
      << " predictions), natural log. **Float perplexity: " << pf << "**.\n"
      << "- avg bits: exact, from the packed format (codes + stats + outliers) over all block linears; size_mb: those "
-        "linears (MB = 1e6 bytes).\n\n"
+        "linears (MB = 1e6 bytes). owq@T: OWQ with the reference's weak-column count for its nominal target T; "
+        "spqr: beta1 = 16 groups, 3-bit stats, r = 0.2 unless spqr@rR.\n\n"
      << "| method | bits | group | axis | avg bits | size MB | ppl | Δ vs float | quant s |\n"
      << "|---|---|---|---|---|---|---|---|---|\n";
   char buf[512];
   std::snprintf(buf, sizeof buf, "| float | 32 | - | - | 32 | %.2f | %.3f | - | - |\n", s.float_linear_mb, pf);
   md << buf;
   for (const auto& r : rows) {
-    std::snprintf(buf, sizeof buf, "| %s | %d | %s | %s | %.3f | %.2f | %.3f | %+.1f %% | %.0f |\n", r.v.method.c_str(), r.v.opt.bits,
-                  group_label(r.v.opt.group).c_str(), lowbit::axis_name(r.v.opt.group_axis), r.avg_bits, r.linear_mb, r.ppl.ppl,
+    std::snprintf(buf, sizeof buf, "| %s | %d | %s | %s | %.3f | %.2f | %.3f | %+.1f %% | %.0f |\n", r.method.c_str(), r.bits,
+                  group_label(r.group).c_str(), lowbit::axis_name(r.group_axis), r.avg_bits, r.linear_mb, r.ppl.ppl,
                   100.0 * (r.ppl.ppl / pf - 1.0), r.quant_seconds);
     md << buf;
   }
   md << "\n" << kept;
+  write_text_atomic(s.args.results, md.str(), "--results");
+}
+
+// The comparison table of evaluation.md: every available method (baselines first, so a
+// partial sweep still holds them) at the sweep's bit widths, group sizes and axes, each
+// method in the formats its paper uses (methods.hpp: owq per channel at 3 and 4 bits, spqr
+// with beta1 = 16), owq at bits + each --sweep-owq-extra, spqr at each --sweep-spqr-r.
+std::vector<std::string> method_order() {
+  std::vector<std::string> order{"rtn", "gptq", "awq", "adadim-rtn", "owq", "adadim-gptq", "spqr"};
+  for (const auto& [name, entry] : lt::method_registry())
+    if (std::find(order.begin(), order.end(), name) == order.end()) order.push_back(name);
+  return order;
+}
+
+std::vector<variant> sweep_variants(const cli_args& args) {
+  for (const auto& name : args.sweep_methods)
+    if (!lt::method_registry().contains(name)) bad_arg("--sweep-methods: unknown method '" + name + "'");
+  std::vector<variant> variants;
+  for (const auto& name : method_order()) {
+    const auto& entry = lt::method_registry().at(name);
+    if (!entry.available) continue;
+    if (!args.sweep_methods.empty() &&
+        std::find(args.sweep_methods.begin(), args.sweep_methods.end(), name) == args.sweep_methods.end())
+      continue;
+    const auto& groups = entry.sweep_groups.empty() ? args.sweep_groups : entry.sweep_groups;
+    for (int b : args.sweep_bits) {
+      if (!entry.sweep_bits_only.empty() &&
+          std::find(entry.sweep_bits_only.begin(), entry.sweep_bits_only.end(), b) == entry.sweep_bits_only.end())
+        continue;
+      for (int g : groups)
+        for (auto ax : entry.sweep_axes) {
+          variant v{name, args.opt};
+          v.opt.bits = b;
+          v.opt.group = g;
+          v.opt.group_axis = ax;
+          v.opt.target_bits = 0.0;
+          v.opt.outlier_threshold = 0.2;
+          if (name == "owq") {
+            for (double e : args.sweep_owq_extra) {
+              v.opt.target_bits = b + e;
+              variants.push_back(v);
+            }
+          } else if (name == "spqr") {
+            for (double r : args.sweep_spqr_r) {
+              v.opt.outlier_threshold = r;
+              variants.push_back(v);
+            }
+          } else {
+            variants.push_back(v);
+          }
+        }
+    }
+  }
+  return variants;
+}
+
+int run_sweep(session& s) {
+  const auto variants = sweep_variants(s.args);
+  for (const auto& v : variants) lt::make_method(v.method, v.opt);  // every format checked before hours of work
+  std::vector<run_result> rows = s.args.resume ? resumable_rows(s) : std::vector<run_result>{};
+  // Table order: the sweep's order, then kept rows it does not list (by method, as they were).
+  const auto order = method_order();
+  auto rank = [&](const run_result& r) {
+    for (std::size_t i = 0; i < variants.size(); ++i)
+      if (method_label(variants[i]) == r.method && variants[i].opt.bits == r.bits && variants[i].opt.group == r.group &&
+          variants[i].opt.group_axis == r.group_axis)
+        return std::pair<std::size_t, std::size_t>(0, i);
+    const std::string base = r.method.substr(0, r.method.find('@'));
+    return std::pair<std::size_t, std::size_t>(1, static_cast<std::size_t>(std::find(order.begin(), order.end(), base) - order.begin()));
+  };
+  auto have = [&](const std::string& key) {
+    return std::any_of(rows.begin(), rows.end(), [&](const run_result& r) { return row_key(r) == key; });
+  };
+  std::vector<variant> todo;
+  for (const auto& v : variants) {
+    run_result probe;
+    probe.method = method_label(v);
+    probe.bits = v.opt.bits;
+    probe.group = v.opt.group;
+    probe.group_axis = v.opt.group_axis;
+    if (!have(row_key(probe))) todo.push_back(v);
+  }
+  std::fprintf(stderr, "--sweep: %zu rows listed, %zu to run\n", variants.size(), todo.size());
+  const auto t0 = std::chrono::steady_clock::now();
+  std::size_t ran = 0;
+  auto write = [&] {
+    std::stable_sort(rows.begin(), rows.end(), [&](const run_result& a, const run_result& b) { return rank(a) < rank(b); });
+    write_sweep(s, rows, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), ran);
+  };
+  for (std::size_t i = 0; i < todo.size(); ++i) {
+    const variant& v = todo[i];
+    std::fprintf(stderr, "[%zu/%zu] %s\n", i + 1, todo.size(), row_label(method_label(v), v.opt.bits, v.opt.group, v.opt.group_axis).c_str());
+    rows.push_back(quantize_and_eval(s, v));
+    ++ran;
+    const auto& r = rows.back();
+    std::printf("%-40s avg bits %.3f  ppl %.3f (%+.1f %%)  quant %.0f s\n", r.label().c_str(), r.avg_bits, r.ppl.ppl,
+                100.0 * (r.ppl.ppl / s.float_ppl.ppl - 1.0), r.quant_seconds);
+    std::fflush(stdout);
+    write();  // after every row: an interrupted sweep keeps what it finished
+  }
+  if (todo.empty()) write();
+  std::printf("wrote %s and %s\n", s.args.results.c_str(), s.args.csv.c_str());
+  return 0;
 }
 
 int run(cli_args args) {
@@ -369,11 +715,14 @@ int run(cli_args args) {
   if (!std::filesystem::exists(args.model))
     lowbit::detail::fail("model file '", args.model, "' not found: run scripts/fetch-assets (it downloads SmolLM2-135M-Instruct ",
                          "into assets/), or pass --model FILE.gguf");
+  if (!args.sweep && args.load.empty()) lt::make_method(args.method, args.opt);  // option errors before any work
   session s{args, lowbit::io::gguf_file::open(args.model), {}, {}, {}};
   std::fprintf(stderr, "model %s\n", args.model.c_str());
   {
-    const auto cal = lt::load_tokens(s.file, args.calib, "calibration text");
-    s.calib = pick_windows(cal, args.calib_windows + args.held_out, args.ctx, "calibration text '" + args.calib + "'");
+    if (args.load.empty()) {
+      const auto cal = lt::load_tokens(s.file, args.calib, "calibration text");
+      s.calib = pick_windows(cal, args.calib_windows + args.held_out, args.ctx, "calibration text '" + args.calib + "'");
+    }
     s.eval = lt::load_tokens(s.file, args.eval, "evaluation text");
     std::fprintf(stderr, "calibration %zu tokens (%s), evaluation text %zu tokens (%s)\n", s.calib.size(), args.calib.c_str(),
                  s.eval.size(), args.eval.c_str());
@@ -386,47 +735,12 @@ int run(cli_args args) {
                 s.float_ppl.windows, s.float_ppl.context, s.float_ppl.predictions, s.float_ppl.seconds);
     std::fflush(stdout);
   }
-  if (!args.sweep) {
-    print_report(s, quantize_and_eval(s, {args.method, args.opt}));
+  if (args.sweep) return run_sweep(s);
+  if (!args.load.empty()) {
+    print_report(s, load_and_eval(s));
     return 0;
   }
-  // The comparison table of evaluation.md: every available method at 4/3/2 bits, g128 and
-  // per channel, along oc and ic.
-  std::vector<variant> variants;
-  // Baselines first, so a partial sweep still holds them.
-  std::vector<std::string> order{"rtn", "gptq", "awq", "adadim-rtn", "owq", "adadim-gptq", "spqr"};
-  for (const auto& [name, entry] : lt::method_registry())
-    if (std::find(order.begin(), order.end(), name) == order.end()) order.push_back(name);
-  for (const auto& name : args.sweep_methods)
-    if (!lt::method_registry().contains(name)) bad_arg("--sweep-methods: unknown method '" + name + "'");
-  for (const auto& name : order) {
-    const auto& entry = lt::method_registry().at(name);
-    if (!entry.available) continue;
-    if (!args.sweep_methods.empty() &&
-        std::find(args.sweep_methods.begin(), args.sweep_methods.end(), name) == args.sweep_methods.end())
-      continue;
-    for (int b : args.sweep_bits)
-      for (int g : args.sweep_groups)
-        for (auto ax : entry.sweep_axes) {
-          variant v{name, args.opt};
-          v.opt.bits = b;
-          v.opt.group = g;
-          v.opt.group_axis = ax;
-          variants.push_back(v);
-        }
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  std::vector<run_result> rows;
-  for (std::size_t i = 0; i < variants.size(); ++i) {
-    std::fprintf(stderr, "[%zu/%zu] %s\n", i + 1, variants.size(), variant_label(variants[i]).c_str());
-    rows.push_back(quantize_and_eval(s, variants[i]));
-    const auto& r = rows.back();
-    std::printf("%-32s avg bits %.3f  ppl %.3f (%+.1f %%)  quant %.0f s\n", variant_label(r.v).c_str(), r.avg_bits, r.ppl.ppl,
-                100.0 * (r.ppl.ppl / s.float_ppl.ppl - 1.0), r.quant_seconds);
-    std::fflush(stdout);
-    write_sweep(s, rows, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());  // partial results survive
-  }
-  std::printf("wrote %s and %s\n", args.results.c_str(), args.csv.c_str());
+  print_report(s, quantize_and_eval(s, {args.method, args.opt}));
   return 0;
 }
 

@@ -27,6 +27,7 @@
 #include "lowbit/core/parallel.hpp"
 #include "lowbit/format/packed_matrix.hpp"
 #include "lowbit/io/gguf.hpp"
+#include "lowbit/io/lowbit_format.hpp"
 #include "lowbit/kernel/gemv.hpp"
 
 namespace lowbit::tools {
@@ -57,6 +58,12 @@ class linear {
   virtual bool quantized() const = 0;
   // What the method reported about this layer (chosen axis, AWQ's α, ...).
   virtual std::string notes() const { return {}; }
+  // Stores the layer in a lowbit model file under `name` (lowbit-quantize --out): quantized
+  // layers write their packed matrix and what else they need to load back bit-exactly.
+  virtual void save(io::lowbit_writer& w, const std::string& name) const {
+    (void)w;
+    detail::fail("linear '", name, "' is not quantized: a lowbit model file stores quantized linears only");
+  }
   std::size_t stored_bytes() const {
     return static_cast<std::size_t>(std::llround(bits_per_weight() * static_cast<double>(rows() * cols()) / 8.0));
   }
@@ -130,7 +137,13 @@ class packed_linear final : public linear {
     if constexpr (requires { pm_.report.notes; }) return pm_.report.notes;
     else return {};
   }
+  // The packed matrix under `name`; AWQ's input scale as the float tensor "<name>.input_scale".
+  void save(io::lowbit_writer& w, const std::string& name) const override {
+    w.add(name, pm_);
+    if (input_scale_.size() != 0) w.add_tensor(name + ".input_scale", Eigen::MatrixXf(input_scale_));
+  }
   const PM& packed() const { return pm_; }
+  const Eigen::VectorXf& input_scale() const { return input_scale_; }
 
  private:
   PM pm_;
