@@ -46,14 +46,20 @@ inline hessian hessian_of(const act& X) {
   return H;
 }
 
-template <class M>
-method_fn with_hessian() {  // GPTQ, SpQR: one Hessian 2XXᵀ/n per group input (q/k/v share it)
-  return [](const group_job& job) {
+template <class M, class... Options>
+method_fn with_hessian(Options... o) {  // GPTQ, SpQR: one Hessian 2XXᵀ/n per group input (q/k/v share it)
+  return [o...](const group_job& job) {
     const hessian H = hessian_of(job.X);
     std::vector<quantized_linear> out;
-    for (const auto& W : job.W) out.push_back(take(quantize<M>(W, H)));
+    for (const auto& W : job.W) out.push_back(take(quantize<M>(W, H, o...)));
     return out;
   };
+}
+
+inline spqr_options spqr_threshold(double r) {
+  spqr_options o;
+  o.outlier_threshold = r;
+  return o;
 }
 
 template <class M>
@@ -166,7 +172,10 @@ std::vector<variant> all_variants() {
                owq_method<owq<bits<3>, ocpc, mse_clip<>>>(owq_extra(0.1))});
   v.push_back({"owq-w3-pc+0.25", "OWQ", "3-bit, per channel, mse, +0.25 bit",
                owq_method<owq<bits<3>, ocpc, mse_clip<>>>(owq_extra(0.25))});
-  v.push_back({"spqr-w3", "SpQR", "3-bit, beta 16/16, 3-bit stats, outliers", with_hessian<spqr<bits<3>>>()});
+  v.push_back({"spqr-w3", "SpQR", "3-bit, beta 16/16, 3-bit stats, outliers (r = 0.2)", with_hessian<spqr<bits<3>>>()});
+  v.push_back({"spqr-w3-r1", "SpQR", "3-bit, beta 16/16, 3-bit stats, outliers (r = 1)",
+               with_hessian<spqr<bits<3>>>(spqr_threshold(1.0))});
+  v.push_back({"spqr-w4", "SpQR", "4-bit, beta 16/16, 3-bit stats, outliers (r = 0.2)", with_hessian<spqr<bits<4>>>()});
   v.push_back({"rtn-w2-g64", "RTN", "2-bit, g64 per-OC", plain<rtn<bits<2>, oc64>>()});
   v.push_back({"gptq-w2-g64", "GPTQ", "2-bit, g64 per-OC", with_hessian<gptq<bits<2>, oc64>>()});
   return v;
