@@ -12,8 +12,8 @@
 //
 //   cuda_gemv [--csv] [--quick] [--bits 2,3,4,8] [--layout oc,ic,oc+dense,oc+sparse]
 //             [--m 1,4,16] [--shape 8192x8192,...] [--reps N] [--path auto,registers,bulk]
-// --path picks gemm's main loop (gemm_config): auto (bulk copy on sm_90, else registers),
-// registers, bulk; the isa column then reads e.g. sm_90/bulk.
+// --path picks gemm's main loop (gemm_config): auto (= registers), registers, bulk; the isa
+// column then reads e.g. sm_90/bulk.
 #include <cublas_v2.h>
 #include <lowbit/kernel/cuda/backend.cuh>
 

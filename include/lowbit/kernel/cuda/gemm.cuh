@@ -31,9 +31,10 @@ namespace lowbit::kernel::cuda {
 
 inline constexpr int max_batch = 16;  // activation rows per launch (two mma n-tiles of 8)
 
-// Which main loop gemm runs. automatic: the bulk-copy pipeline where the device runs sm_90
-// machine code (H100/H200), else the register pipeline. The explicit choices exist for the
-// tests (both paths against the reference) and the bench (both paths timed).
+// Which main loop gemm runs. automatic = registers: the register pipeline, measured fastest
+// on the H100. bulk_copy: the sm_90 bulk-copy (TMA) pipeline, 20-30 % slower at m = 1 there
+// (its consumer warps are latency-bound, docs/cuda.md); kept because it is tested bitwise
+// equal to the register path and is the base for a warp-specialised kernel.
 enum class gemm_path { automatic, registers, bulk_copy };
 struct gemm_config {
   gemm_path path = gemm_path::automatic;
@@ -52,6 +53,7 @@ struct gemm_params {
   const __half* ic_bias;
   const __half* x;       // activations of the low-bit columns: [m x ldx]
   const __half* x_full;  // logical activations (outliers): [m x ldx_full]
+  const __half* xT;      // m > 8 with outliers: the same transposed, [ldx_full][16], else null
   __half* y;             // [m x ldy]
   int m, ldx, ldx_full, ldy, rows, qcols, nkt, stat_cols, ld_ic, vec_x;
   int group_shift;  // log2 of the group size; 30 for per-channel groups (every index maps to group 0)
@@ -80,12 +82,16 @@ struct lane_codes {
   std::uint32_t w[Bits];
 };
 
-// Tiles whose codes a warp loads before it uses the first: 2-3 KiB per warp in flight
-// (with ~24-32 warps per SM, enough bytes to cover DRAM latency).
-// (Measured on the H100: 4 tiles for 4 bits beat 8, whose extra registers cost a block per
-// SM; the narrower codes need more tiles for the same bytes.)
-template <int Bits>
-inline constexpr int unroll = Bits == 8 ? 2 : Bits == 4 ? 4 : 8;
+// Tiles per load group of the register pipeline and whether two groups are in flight.
+// Measured on the H100 (docs/cuda.md): at m <= 8 one group of 4 tiles (4 bits; 8 for 2 and 3
+// bits, 2 for 8 bits) at a time is fastest: 48 registers, five blocks per SM, and the
+// occupancy hides the DRAM latency better than double buffering (58 registers, four blocks:
+// 2-6 % slower). At m = 9..16 the second mma n-tile lengthens the decode of a group, and
+// double buffering two half-size groups is 4-19 % faster.
+template <int Bits, int NT>
+inline constexpr bool double_buffered = NT == 2;
+template <int Bits, int NT>
+inline constexpr int unroll = (Bits == 8 ? 2 : Bits == 4 ? 4 : 8) / (double_buffered<Bits, NT> ? 2 : 1);
 
 // Streaming loads (evict-first: every code byte is read exactly once per call).
 template <int Bits>
@@ -245,9 +251,33 @@ __device__ __forceinline__ void tile_mma(float (&acc)[NT][4], const lane_codes<B
   mma_step<Bits, NT, Mode, 3>(acc, c, o, P, cb, row0);
 }
 
-// acc[nt][2 rr + h] belongs to row row0 + 8 rr and batch row nt * 8 + 2 qi + h.
+// The activations an outlier at column col meets in this lane's accumulators:
+// out[nt][h] = x[nt * 8 + 2 qi + h][col]. At m > 8 they come from the transposed copy xT
+// ([cols][16], one 32-byte sector per column, two 4-byte loads per lane) instead of one
+// 2-byte gather per batch row from rows `cols` apart (32 sectors per warp-wide load: the
+// cause of the slow SpQR/OWQ outliers at m = 16).
 template <int NT>
-__device__ __forceinline__ void add_outliers(float (&acc)[NT][4], const gemm_params& P, int row0, int qi, int warp) {
+__device__ __forceinline__ void outlier_activations(float (&out)[NT][2], const gemm_params& P, int col, int qi) {
+  if (P.xT != nullptr) {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      const __half2 v = *reinterpret_cast<const __half2*>(P.xT + static_cast<std::size_t>(col) * max_batch + nt * 8 + 2 * qi);
+      out[nt][0] = __low2float(v), out[nt][1] = __high2float(v);
+    }
+  } else {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        out[nt][h] = __half2float(P.x_full[static_cast<std::size_t>(min(nt * 8 + 2 * qi + h, P.m - 1)) * P.ldx_full + col]);
+  }
+}
+
+// acc[nt][2 rr + h] belongs to row row0 + 8 rr and batch row nt * 8 + 2 qi + h.
+// m <= 8: one gather per outlier and batch row, one entry at a time (this loop's few
+// registers keep the main loop at five blocks per SM).
+template <int NT>
+__device__ __forceinline__ void add_outliers_gather(float (&acc)[NT][4], const gemm_params& P, int row0, int qi, int warp) {
   if (P.nweak > 0) {
     for (int j = warp; j < P.nweak; j += warps) {
       const int col = P.weak_cols[j];
@@ -287,8 +317,89 @@ __device__ __forceinline__ void add_outliers(float (&acc)[NT][4], const gemm_par
   }
 }
 
+// m > 8: activations from the transposed copy, four sparse entries per step.
+template <int NT>
+__device__ __forceinline__ void add_outliers_transposed(float (&acc)[NT][4], const gemm_params& P, int row0, int qi, int warp) {
+  if (P.nweak > 0) {
+    for (int j = warp; j < P.nweak; j += warps) {
+      float xv[NT][2];
+      outlier_activations<NT>(xv, P, P.weak_cols[j], qi);
+#pragma unroll
+      for (int rr = 0; rr < 2; ++rr) {
+        const int row = row0 + 8 * rr;
+        if (row >= P.rows) continue;
+        const float v = __half2float(P.weak_vals[static_cast<std::size_t>(row) * P.nweak + j]);
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) acc[nt][2 * rr + h] += v * xv[nt][h];
+      }
+    }
+  }
+  if (P.row_ptr != nullptr) {
+#pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {
+      const int row = row0 + 8 * rr;
+      if (row >= P.rows) continue;
+      const std::uint32_t end = P.row_ptr[row + 1];
+      // Four entries per step with every load issued before the first add, so the gathers
+      // overlap instead of one round trip per entry. Adds stay in entry order (deterministic).
+      constexpr int E = 4;
+      for (std::uint32_t e0 = P.row_ptr[row] + static_cast<std::uint32_t>(warp); e0 < end; e0 += E * warps) {
+        float v[E], xv[E][NT][2];
+#pragma unroll
+        for (int k = 0; k < E; ++k) {
+          const std::uint32_t e = e0 + static_cast<std::uint32_t>(k * warps);
+          const bool ok = e < end;
+          v[k] = ok ? __half2float(P.sp_val[e]) : 0.0f;
+          outlier_activations<NT>(xv[k], P, ok ? P.sp_col[e] : 0, qi);
+        }
+#pragma unroll
+        for (int k = 0; k < E; ++k)
+          if (e0 + static_cast<std::uint32_t>(k * warps) < end)
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+              for (int h = 0; h < 2; ++h) acc[nt][2 * rr + h] += v[k] * xv[k][nt][h];
+      }
+    }
+  }
+}
+
+template <int NT>
+__device__ __forceinline__ void add_outliers(float (&acc)[NT][4], const gemm_params& P, int row0, int qi, int warp) {
+  if constexpr (NT == 1) add_outliers_gather<NT>(acc, P, row0, qi, warp);
+  else add_outliers_transposed<NT>(acc, P, row0, qi, warp);
+}
+
+// The codes of tiles kt0, kt0 + 8, ..., kt0 + 8 (U - 1) of a row band (those that exist).
+template <int Bits, int U>
+__device__ __forceinline__ void load_group(lane_codes<Bits> (&c)[U], const std::uint8_t* band, int kt0, int nkt, int lane) {
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int kt = kt0 + u * warps;
+    if (kt < nkt) load_codes<Bits>(c[u], band + static_cast<std::size_t>(kt) * tile_bytes(Bits), lane);
+  }
+}
+
+// Decode and multiply those tiles, in increasing k (the order every main loop keeps, so all
+// paths give bitwise the same sums).
+template <int Bits, int NT, stats_mode Mode, int U>
+__device__ __forceinline__ void mma_group(float (&acc)[NT][4], const lane_codes<Bits> (&c)[U], const gemm_params& P, int kt0,
+                                          int row0, int g, int qi) {
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int kt = kt0 + u * warps;
+    if (kt < P.nkt) {
+      tile_operands<NT, Mode> ops;
+      fetch_operands<NT, Mode>(ops, P, kt, row0, g, qi);
+      tile_mma<Bits, NT, Mode>(acc, c[u], ops, P, kt, row0, qi);
+    }
+  }
+}
+
 template <int Bits, int NT, stats_mode Mode>
-__global__ void __launch_bounds__(warps * 32) gemm_kernel(const gemm_params P) {
+__global__ void __launch_bounds__(warps * 32, NT == 1 ? 0 : 4) gemm_kernel(const gemm_params P) {
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const int warp = static_cast<int>(threadIdx.x) >> 5;
   const int g = lane >> 2, qi = lane & 3;
@@ -301,22 +412,23 @@ __global__ void __launch_bounds__(warps * 32) gemm_kernel(const gemm_params P) {
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
 
-  constexpr int U = unroll<Bits>;
-  for (int kt0 = warp; kt0 < P.nkt; kt0 += warps * U) {
-    lane_codes<Bits> c[U];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int kt = kt0 + u * warps;
-      if (kt < P.nkt) load_codes<Bits>(c[u], band + static_cast<std::size_t>(kt) * tb, lane);
+  constexpr int U = unroll<Bits, NT>;
+  constexpr int step = warps * U;
+  if constexpr (double_buffered<Bits, NT>) {
+    // The codes of the next U tiles are in flight while the current U tiles are decoded.
+    lane_codes<Bits> a[U], b[U];
+    load_group<Bits, U>(a, band, warp, P.nkt, lane);
+    for (int kt0 = warp; kt0 < P.nkt; kt0 += 2 * step) {
+      load_group<Bits, U>(b, band, kt0 + step, P.nkt, lane);
+      mma_group<Bits, NT, Mode, U>(acc, a, P, kt0, row0, g, qi);
+      load_group<Bits, U>(a, band, kt0 + 2 * step, P.nkt, lane);
+      mma_group<Bits, NT, Mode, U>(acc, b, P, kt0 + step, row0, g, qi);
     }
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int kt = kt0 + u * warps;
-      if (kt < P.nkt) {
-        tile_operands<NT, Mode> ops;
-        fetch_operands<NT, Mode>(ops, P, kt, row0, g, qi);
-        tile_mma<Bits, NT, Mode>(acc, c[u], ops, P, kt, row0, qi);
-      }
+  } else {
+    for (int kt0 = warp; kt0 < P.nkt; kt0 += step) {
+      lane_codes<Bits> c[U];
+      load_group<Bits, U>(c, band, kt0, P.nkt, lane);
+      mma_group<Bits, NT, Mode, U>(acc, c, P, kt0, row0, g, qi);
     }
   }
   add_outliers<NT>(acc, P, row0, qi, warp);
@@ -418,7 +530,7 @@ __device__ __forceinline__ void load_codes_shared(lane_codes<Bits>& c, const std
 }
 
 template <int Bits, int NT, stats_mode Mode>
-__global__ void __launch_bounds__((warps + 1) * 32) gemm_kernel_bulk(const gemm_params P) {
+__global__ void __launch_bounds__((warps + 1) * 32, 3) gemm_kernel_bulk(const gemm_params P) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   using S = bulk_shape<Bits>;
   constexpr int tb = tile_bytes(Bits);
@@ -463,8 +575,16 @@ __global__ void __launch_bounds__((warps + 1) * 32) gemm_kernel_bulk(const gemm_
     for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
     for (int s = 0; s < nst; ++s, ++it) {
       const unsigned slot = it % S::stages;
+      // Warp w takes tiles w, w + 8, ... of the stage (the register kernel's order). Their
+      // activations and stats (L1/L2 hits) are fetched before waiting for the codes, so
+      // that latency overlaps the copy instead of following it.
+      tile_operands<NT, Mode> ops[S::per_warp];
+#pragma unroll
+      for (int u = 0; u < S::per_warp; ++u) {
+        const int kt = s * S::stage_tiles + u * warps + warp;
+        if (kt < P.nkt) fetch_operands<NT, Mode>(ops[u], P, kt, row0, g, qi);
+      }
       mbar_wait(&full[slot], (it / S::stages) & 1u);
-      // Warp w takes tiles w, w + 8, ... of the stage (the register kernel's order).
       lane_codes<Bits> c[S::per_warp];
 #pragma unroll
       for (int u = 0; u < S::per_warp; ++u) {
@@ -476,11 +596,7 @@ __global__ void __launch_bounds__((warps + 1) * 32) gemm_kernel_bulk(const gemm_
 #pragma unroll
       for (int u = 0; u < S::per_warp; ++u) {
         const int kt = s * S::stage_tiles + u * warps + warp;
-        if (kt < P.nkt) {
-          tile_operands<NT, Mode> ops;
-          fetch_operands<NT, Mode>(ops, P, kt, row0, g, qi);
-          tile_mma<Bits, NT, Mode>(acc, c[u], ops, P, kt, row0, qi);
-        }
+        if (kt < P.nkt) tile_mma<Bits, NT, Mode>(acc, c[u], ops[u], P, kt, row0, qi);
       }
     }
     add_outliers<NT>(acc, P, row0, qi, warp);
@@ -514,6 +630,17 @@ __global__ void gather_columns_kernel(const H* __restrict__ x, int ldx_full, con
     const int n = static_cast<int>(i / static_cast<std::size_t>(ld));
     const int qc = static_cast<int>(i % static_cast<std::size_t>(ld));
     out[i] = qc < qcols ? x[static_cast<std::size_t>(n) * ldx_full + map[qc]] : H(0.0f);
+  }
+}
+
+// Outliers at m > 8: the activations transposed to [cols][16] (batch rows >= m zero).
+template <class H>
+__global__ void transpose_activations_kernel(const H* __restrict__ x, int cols, int m, H* __restrict__ xT) {
+  const std::size_t total = static_cast<std::size_t>(cols) * max_batch;
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const int c = static_cast<int>(i / max_batch), n = static_cast<int>(i % max_batch);
+    xT[i] = n < m ? x[static_cast<std::size_t>(n) * cols + c] : H(0.0f);
   }
 }
 
@@ -600,7 +727,7 @@ bulk_info query_bulk(int dev) {
 
 template <int Bits, int NT, stats_mode Mode>
 void launch_mode(const gemm_params& P, int bands, const gemm_config& cfg, cudaStream_t stream) {
-  if (cfg.path != gemm_path::registers) {
+  if (cfg.path == gemm_path::bulk_copy) {
     int dev = 0, sms = 0;
     LOWBIT_CUDA_CHECK(cudaGetDevice(&dev));
     const bulk_info info = query_bulk<Bits, NT, Mode>(dev);
@@ -612,8 +739,7 @@ void launch_mode(const gemm_params& P, int bands, const gemm_config& cfg, cudaSt
       check_launch("lowbit::kernel::cuda::gemm_kernel_bulk");
       return;
     }
-    lowbit::detail::require(cfg.path != gemm_path::bulk_copy,
-                            "cuda::gemm: gemm_path::bulk_copy needs sm_90 machine code (an H100/H200 and a build for sm_90a)");
+    lowbit::detail::fail("cuda::gemm: gemm_path::bulk_copy needs sm_90 machine code (an H100/H200 and a build for sm_90a)");
   }
   gemm_kernel<Bits, NT, Mode><<<bands, warps * 32, 0, stream>>>(P);
   check_launch("lowbit::kernel::cuda::gemm_kernel");
@@ -652,6 +778,11 @@ inline void gemm(const device_packed_matrix& W, const __half* X, __half* Y, inde
   if (owq)
     LOWBIT_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&scratch),
                                       static_cast<std::size_t>(std::min<index>(m, max_batch) * ld_gather) * sizeof(__half), stream));
+  const bool transpose = m > 8 && (owq || W.sparse_count() > 0);
+  __half* xT = nullptr;
+  if (transpose)
+    LOWBIT_CUDA_CHECK(
+        cudaMallocAsync(reinterpret_cast<void**>(&xT), static_cast<std::size_t>(W.cols() * max_batch) * sizeof(__half), stream));
   for (index m0 = 0; m0 < m; m0 += max_batch) {
     const int mc = static_cast<int>(std::min<index>(max_batch, m - m0));
     gemm_params P{};
@@ -661,6 +792,13 @@ inline void gemm(const device_packed_matrix& W, const __half* X, __half* Y, inde
     P.ic_bias = W.ic_bias().data();
     P.x_full = X + m0 * W.cols();
     P.ldx_full = static_cast<int>(W.cols());
+    P.xT = nullptr;
+    if (transpose && mc > 8) {
+      transpose_activations_kernel<__half><<<grid_for(static_cast<std::size_t>(W.cols() * max_batch), 256), 256, 0, stream>>>(
+          P.x_full, P.ldx_full, mc, xT);
+      check_launch("lowbit::kernel::cuda::transpose_activations_kernel");
+      P.xT = xT;
+    }
     if (owq) {
       gather_columns_kernel<__half><<<grid_for(static_cast<std::size_t>(mc * ld_gather), 256), 256, 0, stream>>>(
           P.x_full, P.ldx_full, W.column_map().data(), static_cast<int>(W.quantized_cols()), static_cast<int>(ld_gather), mc,
@@ -706,6 +844,7 @@ inline void gemm(const device_packed_matrix& W, const __half* X, __half* Y, inde
     }
   }
   if (owq) LOWBIT_CUDA_CHECK(cudaFreeAsync(scratch, stream));
+  if (transpose) LOWBIT_CUDA_CHECK(cudaFreeAsync(xT, stream));
 }
 
 // y = Ŵ x (m = 1).
