@@ -90,15 +90,18 @@ struct lane_codes {
 };
 
 // Tiles per load group of the register pipeline and whether two groups are in flight.
-// Measured on the H100 (docs/cuda.md): at m <= 8 one group of 4 tiles (4 bits; 8 for 2 and 3
-// bits, 2 for 8 bits) at a time is fastest: 48 registers, five blocks per SM, and the
-// occupancy hides the DRAM latency better than double buffering (58 registers, four blocks:
-// 2-6 % slower). At m = 9..16 the second mma n-tile lengthens the decode of a group, and
-// double buffering two half-size groups is 4-19 % faster.
+// Measured on the H100 (docs/cuda.md), m <= 8, one group at a time: what decides is blocks
+// per SM (their warps hide the DRAM latency), so groups stay small. 4 tiles (48 registers,
+// five blocks per SM) only for 4-bit per-OC groups; 2 tiles for 4-bit per-IC and 8-bit, 4 for
+// 3 and 2 bits (40 registers, six blocks per SM: 3-bit 8-20 % and 2-bit per-IC 13-25 %
+// faster than 8 tiles; 8 tiles for 4 bits: 74 registers, three blocks, 25-38 % slower).
+// Double buffering at m <= 8 cost 2-6 % (fewer blocks). At m = 9..16 the second mma n-tile
+// lengthens the decode of a group, and two half-size groups double buffered are 4-19 % faster.
 template <int Bits, int NT>
 inline constexpr bool double_buffered = NT == 2;
-template <int Bits, int NT>
-inline constexpr int unroll = (Bits == 8 ? 2 : Bits == 4 ? 4 : 8) / (double_buffered<Bits, NT> ? 2 : 1);
+template <int Bits, int NT, stats_mode Mode>
+inline constexpr int unroll = NT == 2 ? (Bits == 8 ? 1 : Bits == 4 ? 2 : 4)
+                                      : (Bits == 4 && Mode == stats_mode::oc_wide ? 4 : Bits == 8 || Bits == 4 ? 2 : 4);
 
 // Streaming loads (evict-first: every code byte is read exactly once per call).
 template <int Bits>
@@ -419,7 +422,7 @@ __global__ void __launch_bounds__(warps * 32, NT == 1 ? 0 : 4) gemm_kernel(const
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
 
-  constexpr int U = unroll<Bits, NT>;
+  constexpr int U = unroll<Bits, NT, Mode>;
   constexpr int step = warps * U;
   if constexpr (double_buffered<Bits, NT>) {
     // The codes of the next U tiles are in flight while the current U tiles are decoded.
