@@ -542,7 +542,8 @@ std::vector<run_result> resumable_rows(const session& s) {
       ++skipped;
     }
   }
-  std::fprintf(stderr, "--sweep: keeping %zu rows of %s (same protocol)%s\n", rows.size(), a.csv.c_str(),
+  std::fprintf(stderr, "--sweep: keeping %zu rows of %s (%s)%s\n", rows.size(), a.csv.c_str(),
+               have_protocol ? "same protocol" : "--assume-protocol: their float perplexity matches",
                skipped ? (", dropping " + std::to_string(skipped) + " that do not match").c_str() : "");
   return rows;
 }
