@@ -8,9 +8,9 @@ foreach(f ${lowbit_tools_tests})
 endforeach()
 foreach(t ${lowbit_tools_test_targets})
   if(TARGET ${t})
-    target_include_directories(${t} PRIVATE ${PROJECT_SOURCE_DIR}/tools)
-    # The method registry instantiates every (method, bits, group, axis): the tests need two
-    # group sizes (SpQR: one), which keeps these test builds short.
-    target_compile_definitions(${t} PRIVATE LOWBIT_SOURCE_DIR="${PROJECT_SOURCE_DIR}" LOWBIT_TOOLS_FEW_FORMATS=1)
+    # The method adapters come compiled, once, in tools/'s lowbit_quantize_core (with its
+    # include path and -march=native, which these tests then share).
+    target_link_libraries(${t} PRIVATE lowbit_quantize_core)
+    target_compile_definitions(${t} PRIVATE LOWBIT_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   endif()
 endforeach()

@@ -15,6 +15,7 @@
 
 #include "lowbit/io/gguf_writer.hpp"
 #include "lowbit_catch.hpp"
+#include "lowbit-quantize/method_adadim.hpp"
 #include "lowbit-quantize/methods.hpp"
 #include "lowbit-quantize/model_file.hpp"
 #include "model/llama.hpp"

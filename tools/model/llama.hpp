@@ -98,8 +98,8 @@ enum class quantized_path { kernel, dequantized };
 template <PackedMatrix PM>
 class packed_linear final : public linear {
  public:
-  packed_linear(PM pm, quantized_path path, Eigen::VectorXf input_scale = {})
-      : pm_(std::move(pm)), path_(path), input_scale_(std::move(input_scale)) {
+  packed_linear(PM pm, quantized_path path, Eigen::VectorXf input_scale = {}, std::string notes = {})
+      : pm_(std::move(pm)), path_(path), input_scale_(std::move(input_scale)), notes_(std::move(notes)) {
     detail::require(input_scale_.size() == 0 || input_scale_.size() == pm_.cols(), "packed_linear: input_scale has ",
                     input_scale_.size(), " entries, expected ", pm_.cols());
     if (path_ == quantized_path::dequantized) deq_ = pm_.dequantize();
@@ -134,8 +134,8 @@ class packed_linear final : public linear {
   double bits_per_weight() const override { return pm_.bits_per_weight(); }
   bool quantized() const override { return true; }
   std::string notes() const override {
-    if constexpr (requires { pm_.report.notes; }) return pm_.report.notes;
-    else return {};
+    if constexpr (requires { pm_.report.notes; }) return notes_.empty() ? pm_.report.notes : notes_;
+    else return notes_;
   }
   // The packed matrix under `name`; AWQ's input scale as the float tensor "<name>.input_scale".
   void save(io::lowbit_writer& w, const std::string& name) const override {
@@ -149,6 +149,7 @@ class packed_linear final : public linear {
   PM pm_;
   quantized_path path_;
   Eigen::VectorXf input_scale_;
+  std::string notes_;  // the method's report notes (chosen axis, outliers, ...)
   Eigen::MatrixXf deq_;
 };
 
