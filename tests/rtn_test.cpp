@@ -106,6 +106,68 @@ TEST_CASE("rtn: mse_clip picks the brute-force best shrink factor") {
   }
 }
 
+TEST_CASE("rtn: mse_range_zero picks the brute-force best (step, zero point) pair") {
+  // Groups with one outlier on one side: shrinking the min/max grid keeps its lopsided zero
+  // point; the best grid clips the outlier and re-centres on the bulk.
+  Eigen::MatrixXf W = lowbit_test::gaussian(12, 96, 21);
+  for (Eigen::Index r = 0; r < W.rows(); ++r)
+    for (Eigen::Index c0 = 0; c0 < 96; c0 += 32) W(r, c0 + (r * 7 + c0) % 32) = (r % 2 ? 5.0f : -5.0f);
+  constexpr int grid = 40, maxq = 7;
+  auto q = quantize<rtn<bits<3>, group<oc, 32>, mse_range_zero<240, grid>>>(W);
+  auto c = quantize<rtn<bits<3>, group<oc, 32>, mse_clip<240, grid, 100>>>(W);
+  const Eigen::MatrixXf D = q.dequantize(), Dc = c.dequantize();
+  int better = 0;  // groups where moving the zero point beat every shrink of the min/max grid
+  for (Eigen::Index r = 0; r < W.rows(); ++r)
+    for (Eigen::Index c0 = 0; c0 < 96; c0 += 32) {
+      // Brute force over every (i, z) of owq/quant.py, written from its formula, error in double.
+      double lo = 0, hi = 0;
+      for (Eigen::Index k = c0; k < c0 + 32; ++k) {
+        lo = std::min<double>(lo, W(r, k));
+        hi = std::max<double>(hi, W(r, k));
+      }
+      double best = std::numeric_limits<double>::infinity();
+      for (int i = 1; i <= grid; ++i) {
+        const double s = half(static_cast<float>((hi - lo) * i / grid / maxq)).to_float();
+        for (int z = 0; z <= maxq; ++z) {
+          double err = 0;
+          for (Eigen::Index k = c0; k < c0 + 32; ++k) {
+            const double qq = std::clamp(std::nearbyint(W(r, k) / s) + z, 0.0, double{maxq});
+            err += std::pow(std::abs(s * (qq - z) - W(r, k)), 2.4);
+          }
+          best = std::min(best, err);
+        }
+      }
+      auto err_of = [&](const Eigen::MatrixXf& M) {
+        double e = 0;
+        for (Eigen::Index k = c0; k < c0 + 32; ++k) e += std::pow(std::abs(static_cast<double>(M(r, k)) - W(r, k)), 2.4);
+        return e;
+      };
+      const double got = err_of(D);
+      REQUIRE(got == Approx(best).epsilon(1e-4));
+      // Its candidates include mse_clip's and min-max's: never worse than either.
+      REQUIRE(got <= err_of(Dc) * (1 + 1e-6));
+      if (got < err_of(Dc) * (1 - 1e-3)) ++better;
+      double mm = 0;
+      for (Eigen::Index k = c0; k < c0 + 32; ++k) {
+        float glo = W(r, c0), ghi = W(r, c0);
+        for (Eigen::Index j = c0; j < c0 + 32; ++j) {
+          glo = std::min(glo, W(r, j));
+          ghi = std::max(ghi, W(r, j));
+        }
+        mm += std::pow(std::abs(ref_fake_quant(W(r, k), glo, ghi, 3) - W(r, k)), 2.4);
+      }
+      REQUIRE(got <= mm * (1 + 1e-6));
+    }
+  CHECK(better > 0);  // the zero-point half of the search mattered on these rows
+}
+
+TEST_CASE("rtn: mse_range_zero on a symmetric grid is the full-depth range search") {
+  const Eigen::MatrixXf W = lowbit_test::heavy_tailed(8, 64, 4);
+  auto a = quantize<rtn<bits<4>, group<oc, 64>, symmetric, mse_range_zero<240, 50>>>(W);
+  auto b = quantize<rtn<bits<4>, group<oc, 64>, symmetric, mse_clip<240, 50, 100>>>(W);
+  CHECK(a.dequantize() == b.dequantize());
+}
+
 TEST_CASE("rtn: gemv and gemm agree with the dequantized matrix") {
   const Eigen::MatrixXf W = lowbit_test::gaussian(33, 130, 6);
   auto q = quantize<rtn<bits<2>, group<ic, 16>>>(W);

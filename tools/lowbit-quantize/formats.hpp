@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lowbit-quantize/methods.hpp"
+#include "lowbit/owq.hpp"
 #include "lowbit/rtn.hpp"
 #include "lowbit/spqr.hpp"
 #include "model/llama.hpp"
@@ -42,6 +43,11 @@ auto with_bits(int b, F&& f) {
 #endif
 #define LOWBIT_TOOLS_FOR_EACH_FORMAT(X) \
   LOWBIT_TOOLS_GROUP_SIZES(X, 2) LOWBIT_TOOLS_GROUP_SIZES(X, 3) LOWBIT_TOOLS_GROUP_SIZES(X, 4) LOWBIT_TOOLS_GROUP_SIZES(X, 8)
+
+// OWQ as the tool runs it (and reads it back): the reference's "mse" tuning, its default
+// with --target_bit, is the joint range × zero-point search.
+template <class B, class G>
+using owq_method = owq<B, G, mse_range_zero<>>;
 
 // Calls f.template operator()<bits<B>, group<A, G>>() for the run-time (B, G, A), A oc or ic
 // (adaptive: the adapter builds group<adaptive, G::size> itself).

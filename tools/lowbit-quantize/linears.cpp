@@ -18,8 +18,8 @@ std::unique_ptr<linear> make_packed_linear(PM pm, const method_options& o, Eigen
 #define LOWBIT_TOOLS_INSTANTIATE(B, S)                                                             \
   LOWBIT_TOOLS_MAKE_LINEAR(rtn<bits<B>, group<axis::oc, S>>::packed_type)                         \
   LOWBIT_TOOLS_MAKE_LINEAR(rtn<bits<B>, group<axis::ic, S>>::packed_type)                         \
-  LOWBIT_TOOLS_MAKE_LINEAR(owq<bits<B>, group<axis::oc, S>, mse_clip<>>::packed_type)             \
-  LOWBIT_TOOLS_MAKE_LINEAR(owq<bits<B>, group<axis::ic, S>, mse_clip<>>::packed_type)             \
+  LOWBIT_TOOLS_MAKE_LINEAR(owq_method<bits<B>, group<axis::oc, S>>::packed_type)             \
+  LOWBIT_TOOLS_MAKE_LINEAR(owq_method<bits<B>, group<axis::ic, S>>::packed_type)             \
   LOWBIT_TOOLS_MAKE_LINEAR(adadim<rtn<bits<B>, group<axis::oc, S>>>::packed_type)
 LOWBIT_TOOLS_FOR_EACH_FORMAT(LOWBIT_TOOLS_INSTANTIATE)
 #undef LOWBIT_TOOLS_INSTANTIATE

@@ -14,7 +14,8 @@ namespace lowbit::tools {
 // recipe, not an exact size: the report gives the exact average of the packed format. (An
 // exact per-matrix budget, owq_options::target_bits, leaves a 576-wide model no column at
 // 3.01: one fp16 column of a 576 × 576 matrix already costs 0.023 bits.) The grid is the
-// reference's "mse" tuning (mse_clip<>: 2.4-norm range search), its default with --target_bit.
+// reference's "mse" tuning (owq_method: mse_range_zero<>, the 2.4-norm joint range × zero-point
+// grid), its default with --target_bit.
 index owq_reference_weak_columns(slot s, index in_features, int b, double target) {
   const double r = 12.0 / (16.0 - b) * (target - b) / 7.0;
   const bool mlp = s == slot::gate || s == slot::up || s == slot::down;
@@ -33,7 +34,7 @@ method_fn owq_adapter(const method_options& o) {
       out.push_back(with_format(o, [&]<class B, class G>() {
         owq_options oo;
         oo.weak_columns = owq_reference_weak_columns(job.slots[i], job.W[i].cols(), o.bits, owq_target(o));
-        return make_linear(quantize<owq<B, G, mse_clip<>>>(job.W[i], H, oo), o);
+        return make_linear(quantize<owq_method<B, G>>(job.W[i], H, oo), o);
       }));
     return out;
   };

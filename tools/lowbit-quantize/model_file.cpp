@@ -48,7 +48,7 @@ std::unique_ptr<linear> load_linear(const io::lowbit_file& f, const std::string&
   }
   return with_format(o, [&]<class B, class G>() -> std::unique_ptr<linear> {
     if (info.outliers == "dense_columns")  // OWQ
-      return make_linear(f.load<typename owq<B, G, mse_clip<>>::packed_type>(name), o, scale);
+      return make_linear(f.load<typename owq_method<B, G>::packed_type>(name), o, scale);
     if (info.group_axis == axis::adaptive)  // AdaDim (over RTN or GPTQ: the same packed type)
       return make_linear(f.load<typename adadim<rtn<B, group<axis::oc, G::size>>>::packed_type>(name), o, scale);
     return make_linear(f.load<typename rtn<B, G>::packed_type>(name), o, scale);  // RTN, GPTQ, AWQ

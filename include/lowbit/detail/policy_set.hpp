@@ -31,14 +31,14 @@ template <class... Ps>
 struct policy_set {
   static_assert((Policy<Ps> && ...),
                 "lowbit: a method's template arguments must be policies: bits<N>, group<axis, N>, "
-                "symmetric/asymmetric, minmax/mse_clip<>, fp16_stats/fp32_stats/quantized_stats<>, "
+                "symmetric/asymmetric, minmax/mse_clip<>/mse_range_zero<>, fp16_stats/fp32_stats/quantized_stats<>, "
                 "no_outliers/dense_columns/sparse_outliers");
   static_assert(count_policy<is_bit_width, Ps...> <= 1, "lowbit: bits<N> is given more than once");
   static_assert(count_policy<is_group, Ps...> <= 1, "lowbit: group<axis, N> is given more than once");
   static_assert(count_policy<is_outlier_store, Ps...> <= 1,
                 "lowbit: only one outlier store (dense_columns or sparse_outliers) per matrix");
   static_assert(count_policy<is_scale_search, Ps...> <= 1,
-                "lowbit: only one scale search (minmax or mse_clip<>) per method");
+                "lowbit: only one scale search (minmax, mse_clip<> or mse_range_zero<>) per method");
   static_assert(count_policy<is_stats_storage, Ps...> <= 1,
                 "lowbit: only one stats storage (fp16_stats, fp32_stats or quantized_stats<>)");
   static_assert(count_policy<is_zero_point, Ps...> <= 1,

@@ -1,6 +1,7 @@
 #pragma once
 // The uniform quantization grid shared by every method: fitting (scale, zero) to a group of
-// weights (min/max or the GPTQ/OWQ "mse" shrink search), encoding and decoding codes.
+// weights (min/max, the GPTQ "mse" shrink search or OWQ's joint range × zero-point search),
+// encoding and decoding codes.
 // One routine, used by RTN, GPTQ, OWQ, SpQR, AdaDim and AWQ.
 //   asymmetric: scale = (max - min) / maxq, zero = round(-min / scale)
 //   symmetric:  scale = 2 max|w| / maxq,    zero = (maxq + 1) / 2
@@ -10,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "lowbit/core/matrix_view.hpp"
 
@@ -125,10 +127,66 @@ inline grid_params fit_mse(weight_run w, const grid_spec& spec, float norm, int 
   return best;
 }
 
-// Fits a group with the ScaleSearch policy S (minmax or mse_clip<...>).
+// OWQ's joint range × zero-point search (policy/scale_search.hpp, mse_range_zero): for
+// i = 1..grid the step s = (i / grid) · (hi − lo) / maxq and every integer zero z in
+// [0, maxq]. Exact over that candidate set; two things keep it affordable (grid · (maxq + 1)
+// candidates, 1600 at 4 bits, each a pass over the group):
+//   - the min/max grid is scored first, and a candidate stops as soon as its partial error
+//     passes the best so far (errors only add up);
+//   - the weights are visited farthest-from-the-middle first, so a bad candidate's clamped
+//     extremes are met, and the candidate dropped, after a few elements.
+inline grid_params fit_range_zero(weight_run w, const grid_spec& spec, float norm, int grid) {
+  if (spec.symmetric) return fit_mse(w, spec, norm, grid, 1.0f);  // no zero point to search
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  for (index i = 0; i < w.size; ++i) {
+    lo = std::min(lo, w[i]);
+    hi = std::max(hi, w[i]);
+  }
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  grid_params best = grid_for_range(lo, hi, spec);
+  if (lo == hi) return best;  // all zero
+  const int maxq = spec.maxq();
+  const float mid = 0.5f * (lo + hi);
+  std::vector<float> v(static_cast<std::size_t>(w.size));
+  for (index i = 0; i < w.size; ++i) v[static_cast<std::size_t>(i)] = w[i];
+  std::sort(v.begin(), v.end(), [mid](float a, float b) { return std::abs(a - mid) > std::abs(b - mid); });
+  auto power = [norm](float d) { return norm == 2.0f ? static_cast<double>(d * d) : static_cast<double>(std::pow(d, norm)); };
+  // Error of (scale, zero) on the codes xr = round(w / scale), abandoned past `limit`.
+  std::vector<float> xr(v.size());
+  auto error = [&](float scale, float zero, double limit) {
+    double err = 0.0;
+    for (std::size_t k = 0; k < v.size(); ++k) {
+      const float q = std::clamp(xr[k] + zero, 0.0f, static_cast<float>(maxq));
+      err += power(std::abs(v[k] - scale * (q - zero)));
+      if (err >= limit) return err;
+    }
+    return err;
+  };
+  for (std::size_t k = 0; k < v.size(); ++k) xr[k] = std::nearbyint(v[k] / best.scale);
+  double best_err = error(best.scale, best.zero, std::numeric_limits<double>::infinity());
+  for (int i = 1; i <= grid; ++i) {
+    const float step = (hi - lo) * static_cast<float>(i) / static_cast<float>(grid) / static_cast<float>(maxq);
+    const float scale = spec.round_stat(std::max(step, 1e-8f));
+    if (!(scale > 0.0f) || !std::isfinite(scale)) continue;  // below the stats storage's resolution
+    for (std::size_t k = 0; k < v.size(); ++k) xr[k] = std::nearbyint(v[k] / scale);
+    for (int z = 0; z <= maxq; ++z) {
+      const float zero = spec.round_stat(static_cast<float>(z));
+      const double err = error(scale, zero, best_err);
+      if (err < best_err) {
+        best_err = err;
+        best = {scale, zero};
+      }
+    }
+  }
+  return best;
+}
+
+// Fits a group with the ScaleSearch policy S (minmax, mse_clip<...> or mse_range_zero<...>).
 template <class S>
 grid_params fit_group(weight_run w, const grid_spec& spec) {
-  if constexpr (S::searches) return fit_mse(w, spec, S::norm, S::grid, S::max_shrink);
+  if constexpr (requires { S::searches_zero_point; }) return fit_range_zero(w, spec, S::norm, S::grid);
+  else if constexpr (S::searches) return fit_mse(w, spec, S::norm, S::grid, S::max_shrink);
   else return fit_minmax(w, spec);
 }
 

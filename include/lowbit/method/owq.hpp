@@ -13,7 +13,9 @@
 //      fp16 with their compensated values (not the originals);
 //   3. k from an average-bits target or given explicitly, rounded up to even (the reference's
 //      half2 kernels need an even count).
-//   quantize<owq<bits<3>, group<oc, per_channel>, mse_clip<>>>(W, H, owq_options{.target_bits = 3.01})
+//   quantize<owq<bits<3>, group<oc, per_channel>, mse_range_zero<>>>(W, H, owq_options{.target_bits = 3.01})
+// (mse_range_zero<>: the reference's "mse" tuning, a joint range × zero-point grid; its
+// default with --target_bit.)
 // owq<...> implies the dense_columns store (writing it is allowed, sparse_outliers is not).
 //
 // Bits accounting. `target_bits` is the EXACT average of the packed matrix: codes (block
@@ -76,8 +78,10 @@ struct owq {
                 "lowbit::owq<>: group<adaptive, N> is chosen by adadim<owq<...>>; give owq oc or ic");
   using packed_type = packed_matrix<typename policies::bit_width, typename policies::grouping, dense_columns,
                                     typename policies::stats, typename policies::zero_point>;
-  // The RTN of the sensitivity metric: the same grid and groups, the "mse" range search.
-  using sensitivity_rtn = rtn<typename policies::bit_width, typename policies::grouping, mse_clip<>,
+  // The RTN of the sensitivity metric: the same grid and groups and the method's own range
+  // search (the reference's quantizer), or mse_clip<> when the method has none (minmax).
+  using sensitivity_search = std::conditional_t<policies::search::searches, typename policies::search, mse_clip<>>;
+  using sensitivity_rtn = rtn<typename policies::bit_width, typename policies::grouping, sensitivity_search,
                               typename policies::stats, typename policies::zero_point>;
 
   // Exact bits per weight of a rows x cols result with k weak columns.

@@ -3,6 +3,9 @@
 //   minmax            the range [min, max] of the group (with 0 included).
 //   mse_clip<...>     GPTQ/OWQ "mse" search: shrink the range by p = 1 - i/grid for
 //                     i < max_shrink*grid and keep the p minimising sum |w - w_hat|^norm.
+//   mse_range_zero<...> OWQ "mse" tuning: a joint grid over the range and every integer
+//                     zero point, so a skewed group can shift its grid instead of only
+//                     shrinking it around the min/max zero.
 // AWQ's output-aware clip search lives in method/awq.hpp: it needs activations.
 #include <concepts>
 
@@ -25,6 +28,24 @@ struct mse_clip {
   static constexpr float norm = static_cast<float>(NormHundredths) / 100.0f;
   static constexpr int grid = Grid;
   static constexpr float max_shrink = static_cast<float>(MaxShrinkPercent) / 100.0f;
+};
+
+// OWQ's quantizer (owq/quant.py find_params, mse=True): steps s_i = (i / Grid) · range / maxq
+// for i = 1..Grid (range = max(w, 0) − min(w, 0)), and for each every zero point
+// z = 0..maxq; the pair minimising sum |w − s_i (clamp(round(w / s_i) + z) − z)|^norm wins.
+// The reference calls it with Grid = 100 for per-channel rows and 40 for groups. It
+// contains every candidate of mse_clip<Norm, Grid, 100> and of minmax, so it never does
+// worse than either on its own objective. Symmetric grids have no zero point to search: it
+// is the range search alone.
+template <int NormHundredths = 240, int Grid = 100>
+struct mse_range_zero {
+  static_assert(NormHundredths > 0, "lowbit::mse_range_zero: the error norm must be positive");
+  static_assert(Grid >= 1, "lowbit::mse_range_zero: the grid needs at least one step");
+  static constexpr bool searches = true;
+  static constexpr bool searches_zero_point = true;
+  static constexpr float norm = static_cast<float>(NormHundredths) / 100.0f;
+  static constexpr int grid = Grid;
+  static constexpr float max_shrink = 1.0f;  // the range runs down to 1 / Grid of the min/max one
 };
 
 template <class T>
