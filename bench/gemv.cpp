@@ -5,7 +5,8 @@
 //   fp16          fp16 weights, F16C conversion + FMA (lowbit's dot_f16 kernel);
 //   lowbit        packed_matrix GEMV/GEMM, fp32 activations (the default path);
 //   lowbit_int8   the same with activations quantized to int8 once per call.
-// gbps counts every byte the weight format stores (codes, stats, outliers).
+// gbps counts every byte the weight format stores (codes, stats, outliers). Every operand
+// is cycled through copies spanning 4x the LLC, so no call finds its weights in cache.
 //
 //   gemv [--csv] [--quick] [--bits 2,3,4,8] [--layout oc,ic,oc+dense,oc+sparse] [--m 1,4,16]
 //        [--shape 4096x4096,...] [--kernel lowbit,lowbit_int8,fp16,eigen_fp32] [--threads N]
@@ -177,7 +178,10 @@ void bench_lowbit(const options& o, idx rows, idx cols, axis ax, const std::stri
                   double ceiling, const std::vector<baseline>& base, const std::vector<float>& X) {
   using PM = packed_matrix<bits<B>, group<adaptive, 128>, O>;
   idx k = 0;
-  const PM W = make_packed<PM>(rows, cols, ax, extra, k, 1234u + B);
+  const PM W0 = make_packed<PM>(rows, cols, ax, extra, k, 1234u + B);
+  // Copies spanning 4x the LLC, one per call in turn: every call reads its weights from memory.
+  const std::vector<PM> Ws(lowbit::bench::cache_cold_copies(W0.stored_bytes()), W0);
+  std::size_t call = 0;
   std::string name = layout;
   if constexpr (std::is_same_v<O, dense_columns>) name = "oc+dense" + std::to_string(k);
   if constexpr (std::is_same_v<O, sparse_outliers>) name = "oc+sparse" + extra + "%";
@@ -190,14 +194,14 @@ void bench_lowbit(const options& o, idx rows, idx cols, axis ax, const std::stri
       const bool int8 = std::strcmp(kern, "lowbit_int8") == 0;
       const gemm_options opt{int8 ? activations::int8 : activations::fp32, nullptr};
       const double us = median_us(o.reps, [&] {
-        kernel::cpu::gemm(W, X.data(), Y.data(), m, opt);
+        kernel::cpu::gemm(Ws[call++ % Ws.size()], X.data(), Y.data(), m, opt);
       });
-      const double gbps = static_cast<double>(W.stored_bytes()) / us / 1e3;
+      const double gbps = static_cast<double>(W0.stored_bytes()) / us / 1e3;
       print({kern, rows, cols, m, B, name, isa, num_threads(), us, gbps, ceiling, base[mi].fp32_us, base[mi].fp16_us},
             o.csv);
       if (!int8 || o.csv) continue;
       // What int8 activations cost in accuracy: ||y_int8 - y_fp32|| / ||y_fp32|| on Gaussian x.
-      kernel::cpu::gemm(W, X.data(), Y32.data(), m, gemm_options{});
+      kernel::cpu::gemm(Ws[(call - 1) % Ws.size()], X.data(), Y32.data(), m, gemm_options{});
       double num = 0, den = 0;
       for (std::size_t i = 0; i < static_cast<std::size_t>(m * rows); ++i) {
         num += (static_cast<double>(Y[i]) - Y32[i]) * (static_cast<double>(Y[i]) - Y32[i]);
@@ -248,13 +252,16 @@ int main(int argc, char** argv) {
     std::vector<baseline> base(o.ms.size());
     // fp32 Eigen: rows split over the same pool; each task runs Eigen's GEMV/GEMM on its rows.
     if (wants(o.kernels, "eigen_fp32")) {
-      Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> Wf =
-          Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>::Random(rows, cols);
+      using row_major = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+      const std::vector<row_major> Wfs(lowbit::bench::cache_cold_copies(4 * static_cast<std::size_t>(rows * cols)),
+                                       row_major::Random(rows, cols));
+      std::size_t call = 0;
       for (std::size_t mi = 0; mi < o.ms.size(); ++mi) {
         const idx m = o.ms[mi];
         Eigen::Map<const Eigen::MatrixXf> Xm(X.data(), cols, m);  // column i = activation i
         Eigen::Map<Eigen::MatrixXf> Ym(Y.data(), rows, m);
         base[mi].fp32_us = median_us(o.reps, [&] {
+          const row_major& Wf = Wfs[call++ % Wfs.size()];
           parallel_for(rows, 64, [&](idx a, idx b) { Ym.middleRows(a, b - a).noalias() = Wf.middleRows(a, b - a) * Xm; });
         });
         const double gbps = 4.0 * static_cast<double>(rows * cols) / base[mi].fp32_us / 1e3;
@@ -265,14 +272,19 @@ int main(int argc, char** argv) {
     }
     // fp16 weights: one row at a time through the dot_f16 kernel (vcvtph2ps + FMA).
     if (wants(o.kernels, "fp16")) {
-      std::vector<std::uint16_t> Wh(static_cast<std::size_t>(rows * cols));
+      // As many copies as keep the calls cache-cold (a 4096 x 4096 fp16 matrix is 32 MiB).
+      const std::size_t n = static_cast<std::size_t>(rows * cols);
+      const std::size_t copies = lowbit::bench::cache_cold_copies(2 * n);
+      std::vector<std::uint16_t> Wh(copies * n);
       for (std::size_t i = 0; i < Wh.size(); ++i) Wh[i] = half(nd(rng) * 0.01f).bits;
+      std::size_t call = 0;
       for (std::size_t mi = 0; mi < o.ms.size(); ++mi) {
         const idx m = o.ms[mi];
         base[mi].fp16_us = median_us(o.reps, [&] {
+          const std::uint16_t* w = Wh.data() + (call++ % copies) * n;
           parallel_for(rows, 64, [&](idx a, idx b) {
             for (idx r = a; r < b; ++r)
-              for (idx i = 0; i < m; ++i) Y[static_cast<std::size_t>(i * rows + r)] = K.dot_f16(Wh.data() + r * cols, X.data() + i * cols, cols);
+              for (idx i = 0; i < m; ++i) Y[static_cast<std::size_t>(i * rows + r)] = K.dot_f16(w + r * cols, X.data() + i * cols, cols);
           });
         });
         const double gbps = 2.0 * static_cast<double>(rows * cols) / base[mi].fp16_us / 1e3;

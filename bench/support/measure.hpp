@@ -51,6 +51,15 @@ inline std::size_t llc_bytes() {
   return std::size_t{32} << 20;
 }
 
+// How many copies of a `bytes`-sized operand a bench cycles through so that consecutive
+// calls never find their weights in cache: at least two, spanning >= 4x the LLC. (A matrix
+// smaller than the LLC is otherwise timed at cache speed, and even one twice its size
+// partly hits a victim L3 such as Zen's when the same buffer is re-read.)
+inline std::size_t cache_cold_copies(std::size_t bytes) {
+  const std::size_t span = 4 * llc_bytes();
+  return bytes == 0 ? 1 : std::max<std::size_t>(2, (span + bytes - 1) / bytes);
+}
+
 // Bytes the read ceiling streams: 4x the LLC and at least 256 MiB, so no pass hits cache.
 inline std::size_t ceiling_buffer_bytes() { return std::max<std::size_t>(4 * llc_bytes(), std::size_t{256} << 20); }
 
