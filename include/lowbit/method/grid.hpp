@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "lowbit/core/matrix_view.hpp"
@@ -87,24 +88,31 @@ struct weight_run {
   float operator[](index i) const { return data[i * stride]; }
 };
 
-inline grid_params fit_minmax(weight_run w, const grid_spec& spec) {
-  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+
+// [min(w, 0), max(w, 0)]: the range every grid of a group covers.
+inline std::pair<float, float> range_with_zero(weight_run w) {
+  float lo = 0.0f, hi = 0.0f;
   for (index i = 0; i < w.size; ++i) {
     lo = std::min(lo, w[i]);
     hi = std::max(hi, w[i]);
   }
+  return {lo, hi};
+}
+
+inline grid_params fit_minmax(weight_run w, const grid_spec& spec) {
+  const auto [lo, hi] = range_with_zero(w);
   return grid_for_range(lo, hi, spec);
+}
+
+// |d|^norm, the searches' per-element error: in float (powf is several times cheaper than
+// pow and the searches only rank candidates); callers sum it in double.
+inline double error_power(float d, float norm) {
+  return norm == 2.0f ? static_cast<double>(d * d) : static_cast<double>(std::pow(d, norm));
 }
 
 // GPTQ/OWQ "mse" search: p = 1 - i/grid for i < max_shrink*grid; error sum |w - w_hat|^norm.
 inline grid_params fit_mse(weight_run w, const grid_spec& spec, float norm, int grid, float max_shrink) {
-  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
-  for (index i = 0; i < w.size; ++i) {
-    lo = std::min(lo, w[i]);
-    hi = std::max(hi, w[i]);
-  }
-  lo = std::min(lo, 0.0f);
-  hi = std::max(hi, 0.0f);
+  const auto [lo, hi] = range_with_zero(w);
   const int maxq = spec.maxq();
   grid_params best = grid_for_range(lo, hi, spec);
   double best_err = std::numeric_limits<double>::infinity();
@@ -112,13 +120,8 @@ inline grid_params fit_mse(weight_run w, const grid_spec& spec, float norm, int 
   for (int i = 0; i < steps; ++i) {
     const float p = 1.0f - static_cast<float>(i) / static_cast<float>(grid);
     const grid_params cand = grid_for_range(p * lo, p * hi, spec);
-    // Per-element error in float (powf is several times cheaper than pow and the search only
-    // ranks candidates); the sum in double so long groups do not lose small terms.
     double err = 0.0;
-    for (index k = 0; k < w.size; ++k) {
-      const float d = std::abs(fake_quantize(w[k], cand, maxq) - w[k]);
-      err += norm == 2.0f ? static_cast<double>(d * d) : static_cast<double>(std::pow(d, norm));
-    }
+    for (index k = 0; k < w.size; ++k) err += error_power(std::abs(fake_quantize(w[k], cand, maxq) - w[k]), norm);
     if (err < best_err) {
       best_err = err;
       best = cand;
@@ -137,13 +140,7 @@ inline grid_params fit_mse(weight_run w, const grid_spec& spec, float norm, int 
 //     extremes are met, and the candidate dropped, after a few elements.
 inline grid_params fit_range_zero(weight_run w, const grid_spec& spec, float norm, int grid) {
   if (spec.symmetric) return fit_mse(w, spec, norm, grid, 1.0f);  // no zero point to search
-  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
-  for (index i = 0; i < w.size; ++i) {
-    lo = std::min(lo, w[i]);
-    hi = std::max(hi, w[i]);
-  }
-  lo = std::min(lo, 0.0f);
-  hi = std::max(hi, 0.0f);
+  const auto [lo, hi] = range_with_zero(w);
   grid_params best = grid_for_range(lo, hi, spec);
   if (lo == hi) return best;  // all zero
   const int maxq = spec.maxq();
@@ -151,14 +148,13 @@ inline grid_params fit_range_zero(weight_run w, const grid_spec& spec, float nor
   std::vector<float> v(static_cast<std::size_t>(w.size));
   for (index i = 0; i < w.size; ++i) v[static_cast<std::size_t>(i)] = w[i];
   std::sort(v.begin(), v.end(), [mid](float a, float b) { return std::abs(a - mid) > std::abs(b - mid); });
-  auto power = [norm](float d) { return norm == 2.0f ? static_cast<double>(d * d) : static_cast<double>(std::pow(d, norm)); };
   // Error of (scale, zero) on the codes xr = round(w / scale), abandoned past `limit`.
   std::vector<float> xr(v.size());
   auto error = [&](float scale, float zero, double limit) {
     double err = 0.0;
     for (std::size_t k = 0; k < v.size(); ++k) {
       const float q = std::clamp(xr[k] + zero, 0.0f, static_cast<float>(maxq));
-      err += power(std::abs(v[k] - scale * (q - zero)));
+      err += error_power(std::abs(v[k] - scale * (q - zero)), norm);
       if (err >= limit) return err;
     }
     return err;
