@@ -33,10 +33,11 @@ auto with_bits(int b, F&& f) {
   detail::fail("--bits ", b, " is not supported (expected 2, 3, 4 or 8)");
 }
 
-// Every (bits, group size) of with_format below, as X(B, S) (S = 0: per channel), for the
-// explicit instantiations of linears.cpp. Keep the two in step: a format with_format
-// dispatches to but this list lacks fails to link (make_linear undefined).
-#if defined(LOWBIT_TOOLS_FEW_FORMATS)
+// The group sizes the tool accepts, as X(B, S) for bits B (S = 0: per channel): the cases of
+// with_format below and, over every bits of with_bits, the explicit instantiations of
+// linears.cpp (a bit width with_bits takes but LOWBIT_TOOLS_FOR_EACH_FORMAT lacks fails to
+// link: make_packed_linear undefined).
+#if defined(LOWBIT_TOOLS_FEW_FORMATS)  // the sanitizer build: the two sizes the tests use
 #define LOWBIT_TOOLS_GROUP_SIZES(X, B) X(B, 32) X(B, 128)
 #else
 #define LOWBIT_TOOLS_GROUP_SIZES(X, B) X(B, 0) X(B, 32) X(B, 64) X(B, 128) X(B, 256)
@@ -59,13 +60,10 @@ auto with_format(const method_options& o, F&& f) {
       return f.template operator()<Bits, group<axis::oc, G>>();
     };
     switch (o.group) {
-      case 32: return with_axis.template operator()<32>();
-      case 128: return with_axis.template operator()<128>();
-#if !defined(LOWBIT_TOOLS_FEW_FORMATS)  // unit tests instantiate two group sizes only (build time)
-      case 0: return with_axis.template operator()<per_channel>();
-      case 64: return with_axis.template operator()<64>();
-      case 256: return with_axis.template operator()<256>();
-#endif
+#define LOWBIT_TOOLS_GROUP_CASE(B, S) \
+  case S: return with_axis.template operator()<S>();
+      LOWBIT_TOOLS_GROUP_SIZES(LOWBIT_TOOLS_GROUP_CASE, Bits)
+#undef LOWBIT_TOOLS_GROUP_CASE
     }
     detail::fail("--group ", o.group, " is not supported (expected 0 = per channel, 32, 64, 128 or 256)");
   });

@@ -88,7 +88,6 @@ struct weight_run {
   float operator[](index i) const { return data[i * stride]; }
 };
 
-
 // [min(w, 0), max(w, 0)]: the range every grid of a group covers.
 inline std::pair<float, float> range_with_zero(weight_run w) {
   float lo = 0.0f, hi = 0.0f;
