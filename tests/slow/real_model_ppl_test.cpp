@@ -18,7 +18,7 @@ TEST_CASE("real model: SmolLM2-135M perplexity on WikiText-2 test is sane", "[sl
   const auto model_path = lowbit::io::default_model_path();
   INFO("model " << model_path.string() << " (run scripts/fetch-assets)");
   REQUIRE(std::filesystem::exists(model_path));
-  const std::string text = std::string(LOWBIT_SOURCE_DIR) + "/../shared/data/wikitext-2/test.txt";
+  const std::string text = std::string(LOWBIT_SOURCE_DIR) + "/data/wikitext-2/test.txt";
   INFO("text " << text);
   REQUIRE(std::filesystem::exists(text));
 

@@ -134,13 +134,14 @@ double to_double(const std::string& flag, const std::string& v) {
 }
 
 std::string default_text(const char* split) {
-  // WikiText-2 ships with the project's shared data; LOWBIT_DATA overrides its folder.
+  // WikiText-2 is committed in the repository (data/wikitext-2, CC BY-SA 3.0); LOWBIT_DATA
+  // overrides the data folder.
   const char* env = std::getenv("LOWBIT_DATA");
   std::filesystem::path base = env != nullptr && *env != '\0' ? std::filesystem::path(env)
 #if defined(LOWBIT_SOURCE_DIR)
-                                                               : std::filesystem::path(LOWBIT_SOURCE_DIR) / ".." / "shared" / "data";
+                                                               : std::filesystem::path(LOWBIT_SOURCE_DIR) / "data";
 #else
-                                                               : std::filesystem::path("..") / "shared" / "data";
+                                                               : std::filesystem::path("data");
 #endif
   return (base / "wikitext-2" / (std::string(split) + ".txt")).lexically_normal().string();
 }

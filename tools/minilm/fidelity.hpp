@@ -1,7 +1,7 @@
 #pragma once
 // Embedding fidelity of a quantized MiniLM (docs/minilm.md): sequential, layer-by-layer
 // quantization of the encoder's linears as GPTQ / AWQ / OWQ / SpQR run it on decoder LLMs,
-// and the metrics of /work/shared/spec/evaluation.md for an encoder:
+// and the metrics of the project's evaluation protocol (docs/data.md) for an encoder:
 //   * mean cosine similarity of the quantized model's sentence embeddings to the float
 //     model's on evaluation sentences;
 //   * per-linear output error ‖W X − Ŵ X‖² / ‖W X‖² on held-out activations.

@@ -195,7 +195,7 @@ void usage() {
   std::cout << "usage: minilm-fidelity [options]\n"
                "  --model-dir DIR     all-MiniLM-L6-v2 (model.safetensors, vocab.txt, config.json);\n"
                "                      default <assets>/all-MiniLM-L6-v2 (scripts/fetch-assets --minilm)\n"
-               "  --wikitext DIR      WikiText-2 valid.txt / test.txt (default /work/shared/data/wikitext-2)\n"
+               "  --wikitext DIR      WikiText-2 valid.txt / test.txt (default <source>/data/wikitext-2)\n"
                "  --austen FILE       second-domain evaluation text (default <assets>/text/austen-evaluation.txt)\n"
                "  --calib N           calibration sentences of WikiText-2 valid (default 512)\n"
                "  --held-out N        further valid sentences for the layer errors (default 128)\n"
@@ -210,7 +210,7 @@ void usage() {
 
 int main(int argc, char** argv) try {
   std::filesystem::path model_dir = io::assets_dir() / "all-MiniLM-L6-v2";
-  std::filesystem::path wikitext = "/work/shared/data/wikitext-2";
+  std::filesystem::path wikitext = std::filesystem::path(LOWBIT_SOURCE_DIR) / "data" / "wikitext-2";
   std::filesystem::path austen = io::assets_dir() / "text" / "austen-evaluation.txt";
   std::size_t n_calib = 512, n_held = 128, n_eval = 1000, max_length = 256;
   std::string which, layers_csv;

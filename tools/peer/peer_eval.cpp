@@ -42,7 +42,7 @@ struct args {
   std::fprintf(stderr,
                "%s\nusage: peer-eval MODEL.gguf [--eval FILE] [--ctx N] [--eval-tokens N] [--threads N] [--quiet]\n"
                "       peer-eval MODEL.gguf --compare SAME_MODEL_IN_F32.gguf\n"
-               "  defaults: --eval $LOWBIT_DATA/wikitext-2/test.txt (LOWBIT_DATA defaults to ../shared/data),\n"
+               "  defaults: --eval $LOWBIT_DATA/wikitext-2/test.txt (LOWBIT_DATA defaults to ./data, the repository's),\n"
                "            --ctx 512, --eval-tokens 32768 (the lowbit-quantize protocol)\n",
                why.c_str());
   std::exit(2);
@@ -51,7 +51,7 @@ struct args {
 args parse(int argc, char** argv) {
   args a;
   const char* env = std::getenv("LOWBIT_DATA");
-  a.eval = ((env != nullptr && *env != '\0' ? std::filesystem::path(env) : std::filesystem::path("..") / "shared" / "data") /
+  a.eval = ((env != nullptr && *env != '\0' ? std::filesystem::path(env) : std::filesystem::path("data")) /
             "wikitext-2" / "test.txt")
                .string();
   auto number = [&](int& i, const std::string& flag) -> long long {

@@ -24,9 +24,7 @@ from tokenizers import Tokenizer
 root = pathlib.Path(__file__).resolve().parents[3]
 assets = pathlib.Path(os.environ.get("LOWBIT_ASSETS", root / "assets"))
 model_dir = assets / "all-MiniLM-L6-v2"
-wikitext = pathlib.Path("/work/shared/data/wikitext-2/test.txt")
-if (root.parent / "shared" / "data" / "wikitext-2" / "test.txt").exists():
-    wikitext = root.parent / "shared" / "data" / "wikitext-2" / "test.txt"
+wikitext = root / "data" / "wikitext-2" / "test.txt"
 out_path = pathlib.Path(__file__).resolve().parent / "embeddings.tsv"
 
 

@@ -24,9 +24,9 @@ from tokenizers import Tokenizer
 
 root = pathlib.Path(__file__).resolve().parents[3]
 assets = pathlib.Path(os.environ.get("LOWBIT_ASSETS", root / "assets"))
-wikitext = root.parent / "shared" / "data" / "wikitext-2" / "test.txt"
+wikitext = root / "data" / "wikitext-2" / "test.txt"
 if not wikitext.exists():
-    wikitext = pathlib.Path(os.environ.get("LOWBIT_WIKITEXT", "/work/shared/data/wikitext-2/test.txt"))
+    wikitext = pathlib.Path(os.environ["LOWBIT_WIKITEXT"])
 austen = assets / "text" / "austen-evaluation.txt"
 out_path = pathlib.Path(__file__).resolve().parent / "tokens.tsv"
 

@@ -28,9 +28,9 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 root = pathlib.Path(__file__).resolve().parents[3]
 assets = pathlib.Path(os.environ.get("LOWBIT_ASSETS", root / "assets"))
 model = assets / "SmolLM2-135M-Instruct.Q4_1.gguf"
-wikitext = root.parent / "shared" / "data" / "wikitext-2" / "test.txt"
+wikitext = root / "data" / "wikitext-2" / "test.txt"
 if not wikitext.exists():
-    wikitext = pathlib.Path(os.environ.get("LOWBIT_WIKITEXT", "/work/shared/data/wikitext-2/test.txt"))
+    wikitext = pathlib.Path(os.environ["LOWBIT_WIKITEXT"])
 austen = assets / "text" / "austen-evaluation.txt"
 out_path = pathlib.Path(__file__).resolve().parent / "expected.tsv"
 
