@@ -225,11 +225,15 @@ class safetensors_file {
     const auto header_bytes = r.read_bytes(n, "the JSON header");
     const std::string_view text(reinterpret_cast<const char*>(header_bytes.data()), header_bytes.size());
     json_value header;
+#if LOWBIT_EXCEPTIONS
     try {
       header = parse_json(text);
     } catch (const lowbit::error& e) {
       r.fail("invalid header: ", e.what());
     }
+#else
+    header = parse_json(text);
+#endif
     if (!header.is_object()) r.fail("the header is not a JSON object");
     const std::uint64_t data_start = r.pos();
     const std::uint64_t data_size = f.bytes_->size() - data_start;
@@ -401,11 +405,8 @@ class safetensors_writer {
 
  private:
   static void check_utf8(std::string_view s, std::string_view what) {
-    try {
-      (void)parse_json(json_quote(s));
-    } catch (const lowbit::error&) {
-      lowbit::detail::fail("safetensors_writer: ", what, " is not valid UTF-8");
-    }
+    lowbit::detail::with_context([&] { (void)parse_json(json_quote(s)); }, "safetensors_writer: ", what,
+                                 " is not valid UTF-8: ");
   }
   struct entry {
     std::string name;
