@@ -158,7 +158,12 @@ struct llama_config {
   index n_layer = 0, n_embd = 0, n_ff = 0, n_head = 0, n_head_kv = 0, n_vocab = 0, n_ctx_train = 0;
   double rope_base = 10000.0;
   double rms_eps = 1e-5;
-  index head_dim() const { return n_embd / n_head; }
+  // Optional, set by loaders of checkpoints that need them (tools/model/hf_checkpoint.hpp);
+  // the defaults are the plain Llama model from_gguf reads.
+  index head_dim_override = 0;        // > 0: head width when it is not n_embd / n_head (Qwen3)
+  std::vector<double> rope_inv_freq;  // head_dim / 2 angles per position (scaled RoPE); empty: base^(−2i/hd)
+  index sliding_window = 0;           // > 0: windows longer than this are refused (Mistral v0.1)
+  index head_dim() const { return head_dim_override > 0 ? head_dim_override : n_embd / n_head; }
   void validate() const {
     detail::require(n_layer > 0 && n_embd > 0 && n_ff > 0 && n_vocab > 0, "llama_config: layer count, widths and vocabulary must be positive");
     detail::require(n_head > 0 && n_embd % n_head == 0, "llama_config: n_embd ", n_embd, " must be a multiple of n_head ", n_head);
@@ -179,6 +184,11 @@ inline const char* slot_name(slot s) {
 
 struct llama_block {
   Eigen::VectorXf attn_norm, ffn_norm;
+  // Optional (empty when the checkpoint has none): biases added after the q, k, v, o linears
+  // (Qwen2; Llama's attention_bias), and Qwen3's RMSNorm of every q / k head (weights of
+  // head_dim entries, shared by the heads) before RoPE. Kept out of the linears, so a
+  // quantized linear replaces W only.
+  Eigen::VectorXf q_bias, k_bias, v_bias, o_bias, q_norm, k_norm;
   std::unique_ptr<linear> lin[7];
   linear& operator[](slot s) const { return *lin[static_cast<int>(s)]; }
   std::unique_ptr<linear>& at(slot s) { return lin[static_cast<int>(s)]; }
@@ -278,16 +288,35 @@ class llama_model {
     return y;
   }
 
+  // RMSNorm of every head_dim slice of every column (Qwen3's q_norm / k_norm), in place.
+  void head_rms_norm(act& x, const Eigen::VectorXf& w) const {
+    const index hd = cfg.head_dim();
+    detail::require(w.size() == hd && x.rows() % hd == 0, "llama: head norm of ", w.size(), " entries on ", x.rows(),
+                    " rows, head dimension ", hd);
+    parallel_for(x.cols(), 64, [&](index b, index e) {
+      for (index t = b; t < e; ++t)
+        for (index r = 0; r < x.rows(); r += hd) {
+          auto s = x.col(t).segment(r, hd);
+          const double ms = static_cast<double>(s.squaredNorm()) / static_cast<double>(hd);
+          s = (s * static_cast<float>(1.0 / std::sqrt(ms + cfg.rms_eps))).cwiseProduct(w);
+        }
+    });
+  }
+
   // RoPE (Su et al. 2021) on rows [0, n_heads·head_dim) of x, positions restarting every T
   // columns. llama.cpp's GGUF conversion permutes the Q/K rows of HF Llama checkpoints so
   // that the rotated pairs are adjacent: pair i of a head is (2i, 2i+1), angle
   // pos · base^(−2i/head_dim) ("normal" RoPE, ggml's LLAMA rope type).
   void rope(act& x, index n_heads, index T) const {
     const index hd = cfg.head_dim();
+    detail::require(cfg.rope_inv_freq.empty() || static_cast<index>(cfg.rope_inv_freq.size()) == hd / 2, "llama: ",
+                    cfg.rope_inv_freq.size(), " RoPE frequencies for head dimension ", hd);
     std::vector<float> cs(static_cast<std::size_t>(T * hd / 2)), sn(cs.size());
     for (index p = 0; p < T; ++p)
       for (index i = 0; i < hd / 2; ++i) {
-        const double a = static_cast<double>(p) * std::pow(cfg.rope_base, -2.0 * static_cast<double>(i) / static_cast<double>(hd));
+        const double a = static_cast<double>(p) * (cfg.rope_inv_freq.empty()
+                                                        ? std::pow(cfg.rope_base, -2.0 * static_cast<double>(i) / static_cast<double>(hd))
+                                                        : cfg.rope_inv_freq[static_cast<std::size_t>(i)]);
         cs[static_cast<std::size_t>(p * hd / 2 + i)] = static_cast<float>(std::cos(a));
         sn[static_cast<std::size_t>(p * hd / 2 + i)] = static_cast<float>(std::sin(a));
       }
@@ -339,16 +368,25 @@ class llama_model {
   // the input of each group of linears before they run and may replace them.
   void block_forward(llama_block& blk, act& h, index T, const tap_hook& hook = {}) const {
     detail::require(T > 0 && h.cols() % T == 0, "llama: ", h.cols(), " tokens is not a whole number of windows of ", T);
+    detail::require(cfg.sliding_window == 0 || T <= cfg.sliding_window, "llama: windows of ", T,
+                    " tokens exceed the model's sliding attention window of ", cfg.sliding_window,
+                    " (not implemented: use a shorter context)");
     act x = rms_norm(h, blk.attn_norm), q, k, v, y;
     if (hook) hook(tap::attn_in, x, blk);
     blk[slot::q].apply(x, q);
     blk[slot::k].apply(x, k);
     blk[slot::v].apply(x, v);
+    if (blk.q_bias.size() != 0) q.colwise() += blk.q_bias;
+    if (blk.k_bias.size() != 0) k.colwise() += blk.k_bias;
+    if (blk.v_bias.size() != 0) v.colwise() += blk.v_bias;
+    if (blk.q_norm.size() != 0) head_rms_norm(q, blk.q_norm);
+    if (blk.k_norm.size() != 0) head_rms_norm(k, blk.k_norm);
     rope(q, cfg.n_head, T);
     rope(k, cfg.n_head_kv, T);
     const act a = attention(q, k, v, T);
     if (hook) hook(tap::attn_out, a, blk);
     blk[slot::o].apply(a, y);
+    if (blk.o_bias.size() != 0) y.colwise() += blk.o_bias;
     h += y;
     x = rms_norm(h, blk.ffn_norm);
     if (hook) hook(tap::ffn_in, x, blk);

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Byte-level BPE tokenizer (GPT-2; Radford et al. 2019, "Language Models are Unsupervised
 // Multitask Learners", §2.2), built from a GGUF file's `tokenizer.ggml.tokens` and
 // `tokenizer.ggml.merges`, as used by SmolLM2 and other Llama-architecture models.
@@ -34,8 +35,9 @@
 #include "lowbit/io/detail/utf8.hpp"
 #include "lowbit/io/detail/unicode_tables.hpp"
 #include "lowbit/io/gguf.hpp"
+#include "lowbit/io/json.hpp"
 
-namespace lowbit::io {
+namespace lowbit::inline LOWBIT_ABI::io {
 
 enum class pre_tokenizer { gpt2, smollm };
 
@@ -268,6 +270,149 @@ class bpe_tokenizer {
     tok.bos_ = id("tokenizer.ggml.bos_token_id");
     tok.eos_ = id("tokenizer.ggml.eos_token_id");
     tok.add_bos_ = f.has("tokenizer.ggml.add_bos_token") && f.get_bool("tokenizer.ggml.add_bos_token");
+    return tok;
+  }
+
+  // From a Hugging Face tokenizer.json (the `tokenizers` library's format): model.type
+  // "BPE" with vocab and merges ("a b" strings or ["a", "b"] pairs), added_tokens (special:
+  // control, else user-defined), no normalizer, and a pre-tokenizer this class implements:
+  // ByteLevel (use_regex, no prefix space) is `gpt2`; Sequence [Digits(individual_digits),
+  // ByteLevel] is `smollm`. Anything else (Llama 3's / Qwen2's Split regexes, NFC
+  // normalizers, byte_fallback, ignore_merges) is refused by name rather than tokenized
+  // differently. BOS is prepended when post_processor is a TemplateProcessing that starts
+  // with a special token; bos / eos (config.json's ids) are checked against the vocabulary.
+  static bpe_tokenizer from_tokenizer_json(std::string_view text, std::string_view name = "tokenizer.json",
+                                           std::optional<token_id> bos = {}, std::optional<token_id> eos = {}) {
+    const std::string where(name);
+    json_value root;
+    lowbit::detail::with_context([&] { root = parse_json(text); }, where, ": ");
+    auto fail = [&](auto&&... a) { lowbit::detail::fail(where, ": ", a...); };
+    if (!root.is_object()) fail("not a JSON object");
+    auto str_or_null = [&](const json_value* v) -> std::string {
+      if (v == nullptr || v->is_null()) return {};
+      if (!v->is_string()) fail("expected a string or null");
+      return v->as_string();
+    };
+    auto flag = [&](const json_value* obj, std::string_view key, bool dflt) {
+      const json_value* v = obj->find(key);
+      if (v == nullptr || v->is_null()) return dflt;
+      if (!v->is_bool()) fail("'", key, "' is not a boolean");
+      return v->as_bool();
+    };
+    const json_value* model = root.find("model");
+    if (model == nullptr || !model->is_object()) fail("no 'model' object");
+    const std::string type = str_or_null(model->find("type"));
+    if (type != "BPE") fail("model type '", type, "' is not supported (byte-level BPE only)");
+    if (flag(model, "byte_fallback", false)) fail("model.byte_fallback (SentencePiece-style BPE) is not supported");
+    if (flag(model, "ignore_merges", false)) fail("model.ignore_merges (Llama 3 style) is not supported");
+    if (!str_or_null(model->find("continuing_subword_prefix")).empty() || !str_or_null(model->find("end_of_word_suffix")).empty())
+      fail("model.continuing_subword_prefix / end_of_word_suffix are not supported");
+    if (const auto* d = model->find("dropout"); d != nullptr && !d->is_null()) fail("model.dropout is not supported");
+    if (const auto* n = root.find("normalizer"); n != nullptr && !n->is_null())
+      fail("normalizer '", n->is_object() ? str_or_null(n->find("type")) : std::string("?"), "' is not supported (none expected)");
+
+    // Pre-tokenizer.
+    auto byte_level = [&](const json_value& v) {
+      if (!v.is_object() || str_or_null(v.find("type")) != "ByteLevel") return false;
+      if (flag(&v, "add_prefix_space", false)) fail("pre_tokenizer ByteLevel with add_prefix_space is not supported");
+      if (!flag(&v, "use_regex", true)) fail("pre_tokenizer ByteLevel without use_regex is not supported");
+      return true;
+    };
+    const json_value* pt = root.find("pre_tokenizer");
+    if (pt == nullptr || !pt->is_object()) fail("no pre_tokenizer (byte-level BPE needs one)");
+    pre_tokenizer pre = pre_tokenizer::gpt2;
+    const std::string pt_type = str_or_null(pt->find("type"));
+    if (byte_level(*pt)) {
+      pre = pre_tokenizer::gpt2;
+    } else if (pt_type == "Sequence") {
+      const auto* list = pt->find("pretokenizers");
+      bool ok = list != nullptr && list->is_array() && list->items().size() == 2;
+      if (ok) {
+        const auto& d = list->items()[0];
+        ok = d.is_object() && str_or_null(d.find("type")) == "Digits" && flag(&d, "individual_digits", false) &&
+             byte_level(list->items()[1]);
+      }
+      if (!ok) fail("pre_tokenizer Sequence is not [Digits(individual_digits), ByteLevel]: not supported");
+      pre = pre_tokenizer::smollm;
+    } else {
+      std::string what = pt_type;
+      if (pt_type == "Split") {
+        const auto* pat = pt->find("pattern");
+        if (pat != nullptr && pat->is_object()) {
+          const auto* r = pat->find("Regex");
+          if (r != nullptr && r->is_string()) what += " with regex " + r->as_string();
+        }
+      }
+      fail("pre_tokenizer '", what, "' is not supported (ByteLevel = GPT-2, Sequence [Digits, ByteLevel] = SmolLM)");
+    }
+
+    // Vocabulary: model.vocab plus added_tokens, ids dense from 0.
+    const json_value* vocab = model->find("vocab");
+    if (vocab == nullptr || !vocab->is_object()) fail("model.vocab is not an object");
+    std::vector<std::string> tokens;
+    std::vector<bool> have;
+    auto put = [&](const std::string& tok, const json_value& idv) {
+      if (!idv.is_u64() || idv.as_u64() >= (1u << 30)) fail("token '", tok, "' has an id that is not a small non-negative integer");
+      const auto id = static_cast<std::size_t>(idv.as_u64());
+      if (id >= tokens.size()) tokens.resize(id + 1), have.resize(id + 1, false);
+      if (have[id] && tokens[id] != tok) fail("id ", id, " is both '", tokens[id], "' and '", tok, "'");
+      tokens[id] = tok;
+      have[id] = true;
+      return id;
+    };
+    for (std::size_t i = 0; i < vocab->keys().size(); ++i) put(vocab->keys()[i], vocab->values()[i]);
+    std::vector<std::pair<std::size_t, bool>> added;  // (id, special)
+    if (const auto* at = root.find("added_tokens"); at != nullptr && !at->is_null()) {
+      if (!at->is_array()) fail("added_tokens is not an array");
+      for (const auto& t : at->items()) {
+        if (!t.is_object() || t.find("id") == nullptr || t.find("content") == nullptr || !t.find("content")->is_string())
+          fail("an added_tokens entry lacks id / content");
+        added.emplace_back(put(t.find("content")->as_string(), *t.find("id")), flag(&t, "special", false));
+      }
+    }
+    for (std::size_t i = 0; i < have.size(); ++i)
+      if (!have[i]) fail("no token has id ", i, " (ids must be 0 ... ", have.size() - 1, " without gaps)");
+    std::vector<std::int32_t> types(tokens.size(), 1);
+    for (auto [id, special] : added) types[id] = special ? type_control : type_user_defined;
+
+    const json_value* mj = model->find("merges");
+    if (mj == nullptr || !mj->is_array()) fail("model.merges is not an array");
+    std::vector<std::string> merges;
+    merges.reserve(mj->items().size());
+    for (const auto& m : mj->items()) {
+      if (m.is_string()) merges.push_back(m.as_string());
+      else if (m.is_array() && m.items().size() == 2 && m.items()[0].is_string() && m.items()[1].is_string())
+        merges.push_back(m.items()[0].as_string() + " " + m.items()[1].as_string());
+      else fail("model.merges entry ", merges.size(), " is neither \"a b\" nor [\"a\", \"b\"]");
+    }
+
+    // BOS from the post-processor's template, if it starts with a special token.
+    bool add_bos = false;
+    if (const auto* pp = root.find("post_processor"); pp != nullptr && !pp->is_null()) {
+      const std::string t = pp->is_object() ? str_or_null(pp->find("type")) : std::string();
+      if (t == "TemplateProcessing") {
+        const auto* single = pp->find("single");
+        if (single == nullptr || !single->is_array() || single->items().empty()) fail("post_processor.single is empty");
+        const auto& first = single->items()[0];
+        if (first.is_object() && first.find("SpecialToken") != nullptr) {
+          const auto* st = first.find("SpecialToken");
+          const std::string tok = st->is_object() ? str_or_null(st->find("id")) : std::string();
+          const auto it = std::find(tokens.begin(), tokens.end(), tok);
+          if (it == tokens.end()) fail("post_processor prepends '", tok, "', which is not in the vocabulary");
+          add_bos = true;
+          bos = static_cast<token_id>(it - tokens.begin());
+        }
+      } else if (t != "ByteLevel") {
+        fail("post_processor '", t, "' is not supported (ByteLevel or TemplateProcessing)");
+      }
+    }
+    bpe_tokenizer tok(std::move(tokens), merges, std::move(types), pre);
+    for (auto id : {bos, eos})
+      if (id && (*id < 0 || static_cast<std::size_t>(*id) >= tok.tokens_.size()))
+        fail("special token id ", *id, " is outside the vocabulary of ", tok.tokens_.size());
+    tok.bos_ = bos;
+    tok.eos_ = eos;
+    tok.add_bos_ = add_bos;
     return tok;
   }
 
