@@ -170,7 +170,8 @@ struct llama_config {
     detail::require(head_dim() % 2 == 0, "llama_config: head dimension ", head_dim(), " must be even for RoPE");
     detail::require(n_head_kv > 0 && n_head % n_head_kv == 0, "llama_config: n_head ", n_head,
                     " must be a multiple of n_head_kv ", n_head_kv, " (grouped-query attention)");
-    detail::require(rope_base > 0 && rms_eps > 0, "llama_config: rope base and RMS epsilon must be positive");
+    detail::require(std::isfinite(rope_base) && rope_base > 0 && std::isfinite(rms_eps) && rms_eps > 0,
+                    "llama_config: rope base ", rope_base, " and RMS epsilon ", rms_eps, " must be finite and positive");
   }
 };
 
@@ -218,6 +219,8 @@ class llama_model {
   std::unique_ptr<linear> output;  // [vocab × n_embd]; a copy of tok_embd when tied
 
   // Loads a GGUF file of the llama architecture; every weight is dequantized to float.
+  // Every tensor read must be finite and so must the RoPE base and RMS epsilon: one NaN or
+  // Inf (embedding, norm, linear, head) would make every perplexity NaN without an error.
   static llama_model from_gguf(const io::gguf_file& f) {
     const std::string arch = f.has("general.architecture") ? f.get_string("general.architecture") : "llama";
     detail::require(arch == "llama", f.name(), ": architecture '", arch, "' is not supported (expected llama)");
@@ -229,15 +232,27 @@ class llama_model {
     m.cfg.n_head = static_cast<index>(f.get_uint(key("attention.head_count")));
     m.cfg.n_head_kv = f.has(key("attention.head_count_kv")) ? static_cast<index>(f.get_uint(key("attention.head_count_kv"))) : m.cfg.n_head;
     m.cfg.n_ctx_train = f.has(key("context_length")) ? static_cast<index>(f.get_uint(key("context_length"))) : 0;
-    if (f.has(key("rope.freq_base"))) m.cfg.rope_base = f.get_float(key("rope.freq_base"));
-    if (f.has(key("attention.layer_norm_rms_epsilon"))) m.cfg.rms_eps = f.get_float(key("attention.layer_norm_rms_epsilon"));
-    m.tok_embd = f.load_matrix("token_embd.weight");
+    auto positive = [&](const std::string& k, double& out) {
+      if (!f.has(k)) return;
+      out = f.get_float(k);
+      detail::require(std::isfinite(out) && out > 0, f.name(), ": ", k, " is ", out, "; expected a finite positive number");
+    };
+    positive(key("rope.freq_base"), m.cfg.rope_base);
+    positive(key("attention.layer_norm_rms_epsilon"), m.cfg.rms_eps);
+    auto matrix = [&](const std::string& name) {
+      Eigen::MatrixXf W = f.load_matrix(name);
+      require_finite(f, name, W);
+      return W;
+    };
+    m.tok_embd = matrix("token_embd.weight");
     m.cfg.n_vocab = m.tok_embd.rows();
     m.cfg.validate();
     auto vec = [&](const std::string& name, index n) {
       const auto v = f.load_vector(name);
       detail::require(static_cast<index>(v.size()) == n, f.name(), ": ", name, " has ", v.size(), " entries, expected ", n);
-      return Eigen::VectorXf(Eigen::Map<const Eigen::VectorXf>(v.data(), n));
+      Eigen::VectorXf out = Eigen::Map<const Eigen::VectorXf>(v.data(), n);
+      require_finite(f, name, out);
+      return out;
     };
     const index d = m.cfg.n_embd, kv = m.cfg.n_head_kv * m.cfg.head_dim();
     for (index l = 0; l < m.cfg.n_layer; ++l) {
@@ -248,7 +263,7 @@ class llama_model {
       const index shape[7][2] = {{d, d}, {kv, d}, {kv, d}, {d, d}, {m.cfg.n_ff, d}, {m.cfg.n_ff, d}, {d, m.cfg.n_ff}};
       for (slot s : all_slots) {
         const std::string name = p + slot_name(s) + ".weight";
-        Eigen::MatrixXf W = f.load_matrix(name);
+        Eigen::MatrixXf W = matrix(name);
         const auto& sh = shape[static_cast<int>(s)];
         detail::require(W.rows() == sh[0] && W.cols() == sh[1], f.name(), ": ", name, " is ", W.rows(), " x ", W.cols(),
                         ", expected ", sh[0], " x ", sh[1]);
@@ -257,11 +272,20 @@ class llama_model {
       m.blocks.push_back(std::move(b));
     }
     m.output_norm = vec("output_norm.weight", d);
-    if (f.find("output.weight") != nullptr) m.output = std::make_unique<dense_linear>(f.load_matrix("output.weight"));
+    if (f.find("output.weight") != nullptr) m.output = std::make_unique<dense_linear>(matrix("output.weight"));
     else m.output = std::make_unique<dense_linear>(m.tok_embd);  // tied embeddings (SmolLM2)
     detail::require(m.output->rows() == m.cfg.n_vocab && m.output->cols() == d, f.name(), ": output.weight is ",
                     m.output->rows(), " x ", m.output->cols(), ", expected ", m.cfg.n_vocab, " x ", d);
     return m;
+  }
+
+  // Fails naming the tensor and the first NaN / Inf element (row, column) of M.
+  static void require_finite(const io::gguf_file& f, const std::string& name, const Eigen::MatrixXf& M) {
+    if (M.allFinite()) return;
+    for (index c = 0; c < M.cols(); ++c)
+      for (index r = 0; r < M.rows(); ++r)
+        detail::require(std::isfinite(M(r, c)), f.name(), ": tensor '", name, "' element (", r, ", ", c, ") is ", M(r, c),
+                        "; expected a finite number");
   }
 
   // ---- the forward pass, piece by piece ----

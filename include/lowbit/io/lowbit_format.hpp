@@ -395,10 +395,18 @@ class lowbit_file {
   }
   const safetensors_file& container() const { return st_; }
 
+  // A float tensor; NaN or Inf anywhere in it is refused, naming the tensor and the element
+  // (a norm or AWQ input scale with one NaN would turn every later activation into NaN).
   Eigen::MatrixXf load_tensor(std::string_view name) const {
     lowbit::detail::require(std::find(floats_.begin(), floats_.end(), name) != floats_.end(), context_,
                             ": no float tensor named '", name, "'");
-    return st_.load_matrix(name);
+    Eigen::MatrixXf m = st_.load_matrix(name);
+    if (!m.allFinite())
+      for (Eigen::Index c = 0; c < m.cols(); ++c)
+        for (Eigen::Index r = 0; r < m.rows(); ++r)
+          lowbit::detail::require(std::isfinite(m(r, c)), context_, ": tensor '", name, "' element (", r, ", ", c, ") is ",
+                                  m(r, c), "; expected a finite number");
+    return m;
   }
 
   // The packed matrix `name`, as type PM. The file's policies must be exactly PM's.
