@@ -4,6 +4,7 @@
 // With no arguments it runs the default model and method. docs/cli.md has the details.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <string>
@@ -19,13 +21,18 @@
 
 #include "lowbit/io/assets.hpp"
 #include "lowbit/io/atomic_file.hpp"
+#include "lowbit/io/byte_reader.hpp"
+#include "lowbit/io/checksum.hpp"
+#include "lowbit-quantize/cli_args.hpp"
 #include "lowbit-quantize/methods.hpp"
 #include "lowbit-quantize/model_file.hpp"
+#include "lowbit-quantize/output_guard.hpp"
 #include "lowbit-quantize/text.hpp"
 #include "model/perplexity.hpp"
 #include "model/sequential.hpp"
 
 namespace lt = lowbit::tools;
+namespace cli = lowbit::tools::cli;
 using idx = lowbit::index;
 
 namespace {
@@ -76,7 +83,7 @@ const char* usage =
     "  --calib-windows N    calibration windows (default 32)\n"
     "  --held-out N         extra calibration windows used only to measure layer errors (default 4)\n"
     "  --path P             dequantized (Eigen GEMM, default) or kernel (lowbit::gemm on packed codes)\n"
-    "  --threads N          worker threads (default: all cores)\n"
+    "  --threads N          worker threads, 1 to 1024 (default, or 0: all cores)\n"
     "  --skip-float         do not evaluate the float model\n"
     "  --out FILE           write the quantized model as a lowbit file (packed linears + norms; the\n"
     "                       embedding and head stay in the source GGUF), then load it back and check\n"
@@ -98,40 +105,20 @@ const char* usage =
     "  --sweep-spqr-r L     spqr rows at each of these outlier thresholds (default 0.2)\n"
     "  --awq-windows N      calibration windows the block-output searches (AWQ's scale search, AdaDim's\n"
     "                       block choice) run on (default 8)\n"
-    "  --quiet              no progress bars\n";
+    "  --quiet              no progress bars\n"
+    "exit status: 0 done, 1 runtime error (an input, a write, a held --csv lock), 2 usage error (an option,\n"
+    "  a value, an output that is an input or not a regular file, an unwritable output directory: all\n"
+    "  checked before any work), 128+N killed by signal N (temporary files removed first)\n";
 
-[[noreturn]] void bad_arg(const std::string& msg) {
-  std::cerr << "lowbit-quantize: " << msg << "\n\n" << usage;
-  std::exit(2);
-}
+[[noreturn]] void bad_arg(const std::string& msg) { throw cli::usage_error(msg); }
 
-std::vector<std::string> split_list(const std::string& v) {
-  std::vector<std::string> out;
-  std::stringstream ss(v);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-long long to_int(const std::string& flag, const std::string& v) {
-  try {
-    std::size_t pos = 0;
-    const long long x = std::stoll(v, &pos);
-    if (pos == v.size()) return x;
-  } catch (const std::exception&) {
-  }
-  bad_arg(flag + " expects an integer, got '" + v + "'");
-}
-
-double to_double(const std::string& flag, const std::string& v) {
-  try {
-    std::size_t pos = 0;
-    const double x = std::stod(v, &pos);
-    if (pos == v.size()) return x;
-  } catch (const std::exception&) {
-  }
-  bad_arg(flag + " expects a number, got '" + v + "'");
-}
+// The ranges of the count options: wide enough for any real run, small enough that every
+// product the tool forms from them ((windows + held-out) x ctx tokens, ...) fits in 64 bits.
+constexpr long long max_ctx = 1 << 16;
+constexpr long long max_windows = 1 << 20;
+constexpr long long max_eval_tokens = 1LL << 40;
+constexpr long long max_threads = 1024;
+constexpr long long max_group = 1 << 16;
 
 std::string default_text(const char* split) {
   // WikiText-2 is committed in the repository (data/wikitext-2, CC BY-SA 3.0); LOWBIT_DATA
@@ -146,6 +133,48 @@ std::string default_text(const char* split) {
   return (base / "wikitext-2" / (std::string(split) + ".txt")).lexically_normal().string();
 }
 
+// The group sizes `method` takes in this build (formats.hpp; the sanitizer build has fewer),
+// asked of the registry itself, so an error never lists a size the build lacks.
+std::vector<int> build_groups(const std::string& method) {
+  std::vector<int> out;
+  const auto& entry = lt::method_registry().at(method);
+  for (int g : {0, 16, 32, 64, 128, 256}) {
+    lt::method_options o;
+    o.group = g;
+    o.group_axis = entry.sweep_axes.front();
+    try {
+      (void)lt::make_method(method, o);
+      out.push_back(g);
+    } catch (const lowbit::error&) {
+    }
+  }
+  return out;
+}
+
+// Every option error of `method` with these options, as a usage error before any work:
+// unknown method, a group size this build lacks (`flag` names the option that set it),
+// and the combinations make_method refuses (spqr with --axis ic, an OWQ target below --bits).
+void check_format(const std::string& method, const lt::method_options& o, const std::string& flag) {
+  if (lt::method_registry().contains(method)) {
+    const auto groups = build_groups(method);
+    if (std::find(groups.begin(), groups.end(), o.group) == groups.end()) {
+      std::string what = "one of ";
+      for (std::size_t i = 0; i < groups.size(); ++i) what += (i ? ", " : "") + std::to_string(groups[i]);
+      if (!groups.empty() && groups.front() == 0) what += " (0 = per channel)";
+      what += " for --method " + method;
+#if defined(LOWBIT_TOOLS_FEW_FORMATS)
+      what += " in this build (LOWBIT_TOOLS_ALL_FORMATS=OFF compiles fewer group sizes)";
+#endif
+      cli::bad_value(flag, what, std::to_string(o.group));
+    }
+  }
+  try {
+    (void)lt::make_method(method, o);
+  } catch (const lowbit::error& e) {
+    bad_arg(lt::plain_message(e));
+  }
+}
+
 cli_args parse(int argc, char** argv) {
   cli_args a;
   a.command_line = "lowbit-quantize";
@@ -157,16 +186,25 @@ cli_args parse(int argc, char** argv) {
     if (i + 1 >= argc) bad_arg(std::string(argv[i]) + " needs a value");
     return argv[++i];
   };
+  auto path = [&](int& i) {
+    const std::string flag = argv[i];
+    return cli::parse_path(flag, value(i));
+  };
+  auto count = [&](int& i, long long lo, long long hi) {
+    const std::string flag = argv[i];
+    return static_cast<idx>(cli::parse_int(flag, value(i), lo, hi));
+  };
+  const auto& bits = lt::supported_bits();
   for (int i = 1; i < argc; ++i) {
     const std::string f = argv[i];
     if (f == "--help" || f == "-h") {
       std::cout << usage;
       std::exit(0);
-    } else if (f == "--model") a.model = value(i);
+    } else if (f == "--model") a.model = path(i);
     else if (f == "--method") a.method = value(i);
-    else if (f == "--bits") a.opt.bits = static_cast<int>(to_int(f, value(i)));
+    else if (f == "--bits") a.opt.bits = cli::parse_choice(f, value(i), bits);
     else if (f == "--group") {
-      a.opt.group = static_cast<int>(to_int(f, value(i)));
+      a.opt.group = static_cast<int>(cli::parse_int(f, value(i), 0, max_group));
       a.group_given = true;
     }
     else if (f == "--axis") {
@@ -174,44 +212,45 @@ cli_args parse(int argc, char** argv) {
       if (v == "oc") a.opt.group_axis = lowbit::axis::oc;
       else if (v == "ic") a.opt.group_axis = lowbit::axis::ic;
       else bad_arg("--axis expects oc or ic, got '" + v + "'");
-    } else if (f == "--target-bits") a.opt.target_bits = to_double(f, value(i));
-    else if (f == "--outlier-threshold") a.opt.outlier_threshold = to_double(f, value(i));
+    } else if (f == "--target-bits") a.opt.target_bits = cli::parse_double(f, value(i), 0.0, 16.0);
+    else if (f == "--outlier-threshold")
+      a.opt.outlier_threshold = cli::parse_double(f, value(i), 0.0, std::numeric_limits<double>::infinity());
     else if (f == "--adadim-choice") {
       const std::string v = value(i);
       if (v == "block") a.opt.adadim_block = true;
       else if (v == "linear") a.opt.adadim_block = false;
       else bad_arg("--adadim-choice expects block or linear, got '" + v + "'");
-    } else if (f == "--calib") a.calib = value(i);
-    else if (f == "--eval") a.eval = value(i);
-    else if (f == "--eval-tokens") a.eval_tokens = to_int(f, value(i));
-    else if (f == "--ctx") a.ctx = to_int(f, value(i));
-    else if (f == "--calib-windows") a.calib_windows = to_int(f, value(i));
-    else if (f == "--held-out") a.held_out = to_int(f, value(i));
+    } else if (f == "--calib") a.calib = path(i);
+    else if (f == "--eval") a.eval = path(i);
+    else if (f == "--eval-tokens") a.eval_tokens = count(i, 0, max_eval_tokens);
+    else if (f == "--ctx") a.ctx = count(i, 2, max_ctx);
+    else if (f == "--calib-windows") a.calib_windows = count(i, 1, max_windows);
+    else if (f == "--held-out") a.held_out = count(i, 0, max_windows);
     else if (f == "--path") {
       const std::string v = value(i);
       if (v == "dequantized") a.opt.path = lt::quantized_path::dequantized;
       else if (v == "kernel") a.opt.path = lt::quantized_path::kernel;
       else bad_arg("--path expects dequantized or kernel, got '" + v + "'");
-    } else if (f == "--threads") a.threads = static_cast<unsigned>(to_int(f, value(i)));
+    } else if (f == "--threads") a.threads = static_cast<unsigned>(count(i, 0, max_threads));
     else if (f == "--skip-float") a.skip_float = true;
     else if (f == "--sweep") a.sweep = true;
-    else if (f == "--results") a.results = value(i);
-    else if (f == "--csv") a.csv = value(i);
-    else if (f == "--sweep-methods") a.sweep_methods = split_list(value(i));
-    else if (f == "--sweep-bits" || f == "--sweep-groups") {
-      std::vector<int> v;
-      for (const auto& x : split_list(value(i))) v.push_back(static_cast<int>(to_int(f, x)));
-      (f == "--sweep-bits" ? a.sweep_bits : a.sweep_groups) = v;
-    } else if (f == "--awq-windows") a.opt.awq_windows = to_int(f, value(i));
-    else if (f == "--out") a.out = value(i);
-    else if (f == "--load") a.load = value(i);
+    else if (f == "--results") a.results = path(i);
+    else if (f == "--csv") a.csv = path(i);
+    else if (f == "--sweep-methods") a.sweep_methods = cli::parse_list(f, value(i), [](const std::string& x) { return x; });
+    else if (f == "--sweep-bits") a.sweep_bits = cli::parse_list(f, value(i), [&](const std::string& x) { return cli::parse_choice(f, x, bits); });
+    else if (f == "--sweep-groups")
+      a.sweep_groups = cli::parse_list(f, value(i), [&](const std::string& x) { return static_cast<int>(cli::parse_int(f, x, 0, max_group)); });
+    else if (f == "--awq-windows") a.opt.awq_windows = count(i, 1, max_windows);
+    else if (f == "--out") a.out = path(i);
+    else if (f == "--load") a.load = path(i);
     else if (f == "--no-resume") a.resume = false;
     else if (f == "--assume-protocol") a.assume_protocol = true;
-    else if (f == "--sweep-owq-extra" || f == "--sweep-spqr-r") {
-      std::vector<double> v;
-      for (const auto& x : split_list(value(i))) v.push_back(to_double(f, x));
-      (f == "--sweep-owq-extra" ? a.sweep_owq_extra : a.sweep_spqr_r) = v;
-    }
+    else if (f == "--sweep-owq-extra")
+      a.sweep_owq_extra = cli::parse_list(f, value(i), [&](const std::string& x) { return cli::parse_double(f, x, 0.0, 8.0); });
+    else if (f == "--sweep-spqr-r")
+      a.sweep_spqr_r = cli::parse_list(f, value(i), [&](const std::string& x) {
+        return cli::parse_double(f, x, 0.0, std::numeric_limits<double>::infinity());
+      });
     else if (f == "--quiet") a.quiet = true;
     else bad_arg("unknown option '" + f + "'");
   }
@@ -224,12 +263,9 @@ cli_args parse(int argc, char** argv) {
   if (a.model.empty()) a.model = lowbit::io::default_model_path().string();
   if (a.calib.empty()) a.calib = default_text("valid");
   if (a.eval.empty()) a.eval = default_text("test");
-  if (a.ctx < 2) bad_arg("--ctx must be at least 2");
-  if (a.calib_windows < 1) bad_arg("--calib-windows must be at least 1");
-  if (a.held_out < 0) bad_arg("--held-out must not be negative");
-  if (a.eval_tokens < 0) bad_arg("--eval-tokens must not be negative");
   if (a.sweep && (!a.out.empty() || !a.load.empty())) bad_arg("--sweep writes tables, not model files: drop --out / --load");
   if (!a.out.empty() && !a.load.empty()) bad_arg("--load evaluates a file written earlier; it does not take --out");
+  if (!a.sweep && a.load.empty()) check_format(a.method, a.opt, "--group");  // the sweep's: sweep_variants
   return a;
 }
 
@@ -284,7 +320,14 @@ struct session {
   std::vector<std::int32_t> calib, eval;
   lt::perplexity_result float_ppl;
   double float_linear_mb = 0;  // the block linears in fp32
+  std::string model_hash{}, calib_hash{}, eval_hash{};  // --sweep: the inputs' contents (protocol_text)
 };
+
+// CRC-32C and size of a file's contents, "crc32c:<hex> bytes:<n>": what a sweep resumes on.
+std::string content_hash(const std::string& path) {
+  const auto fb = lowbit::io::file_bytes::open(path);
+  return "crc32c:" + lowbit::io::crc32c_hex(lowbit::io::crc32c(fb->bytes())) + " bytes:" + std::to_string(fb->bytes().size());
+}
 
 lt::llama_model load_model(const session& s) { return lt::llama_model::from_gguf(s.file); }
 
@@ -307,6 +350,13 @@ void measure(const session& s, const lt::llama_model& m, run_result& r) {
   r.model_mb = (bytes + embd * (tied ? 1 : 2) + norms) / 1e6;
 }
 
+// A NaN or Inf perplexity is an error, never a result: the load-time checks should have
+// named the tensor at fault; this catches whatever they miss (exit 1, no table row).
+void require_finite_ppl(const lt::perplexity_result& p, const char* model) {
+  lowbit::detail::require(std::isfinite(p.ppl), model, " model's perplexity is ", p.ppl,
+                          ": its logits are not finite (please report this with the model file)");
+}
+
 // --out: the lowbit file, written atomically, then loaded back into a fresh model and
 // serialized again: the two byte streams must be identical (every code, stat, outlier,
 // permutation, scale and norm round-trips exactly).
@@ -321,11 +371,17 @@ void write_and_verify(const session& s, const lt::llama_model& m, const variant&
       {"source.model", std::filesystem::path(s.args.model).filename().string()},
       {"calibration", std::filesystem::path(s.args.calib).filename().string() + ", " +
                           std::to_string(s.args.calib_windows) + " windows x " + std::to_string(s.args.ctx) + " tokens"}};
-  const auto bytes = lt::save_model_file(m, meta, s.args.out);
+  // Verified before it is written: a file that would not load back (or not bit-exactly) is
+  // never left behind, and what lands on disk is compared with what was verified.
+  const std::vector<std::byte> bytes = lt::model_writer(m, meta).bytes();
   auto back = load_model(s);
-  lt::load_model_file(back, lowbit::io::lowbit_file::open(s.args.out), v.opt.path);
+  lt::load_model_file(back, lowbit::io::lowbit_file::from_memory(bytes, "--out '" + s.args.out + "'"), v.opt.path);
   lowbit::detail::require(lt::model_writer(back, meta).bytes() == bytes, "--out '", s.args.out,
                           "': the file does not load back bit-exactly (please report this)");
+  lt::write_output("--out", s.args.out, bytes);
+  const auto disk = lowbit::io::file_bytes::open(s.args.out);
+  lowbit::detail::require(std::ranges::equal(disk->bytes(), std::span<const std::byte>(bytes)), "--out '", s.args.out,
+                          "': the file read back differs from the bytes written (a disk or file-system error?)");
   std::printf("wrote %s: %.2f MB (packed linears, norms, metadata; embedding and head stay in %s); "
               "loaded back bit-exactly\n",
               s.args.out.c_str(), static_cast<double>(bytes.size()) / 1e6,
@@ -351,6 +407,7 @@ run_result quantize_and_eval(session& s, const variant& v) {
   measure(s, m, r);
   if (!s.args.out.empty()) write_and_verify(s, m, v);
   r.ppl = lt::perplexity(m, s.eval, s.args.ctx, s.args.eval_tokens, "ppl quant ", !s.args.quiet);
+  require_finite_ppl(r.ppl, "the quantized");
   return r;
 }
 
@@ -370,6 +427,7 @@ run_result load_and_eval(session& s) {
               get("source.model").c_str(), get("command").c_str());
   measure(s, m, r);
   r.ppl = lt::perplexity(m, s.eval, s.args.ctx, s.args.eval_tokens, "ppl quant ", !s.args.quiet);
+  require_finite_ppl(r.ppl, "the loaded");
   return r;
 }
 
@@ -453,13 +511,7 @@ std::string machine_description() {
 }
 
 void write_text_atomic(const std::string& path, const std::string& text, const char* flag) {
-  const auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  try {
-    lowbit::io::write_file_atomic(path, std::as_bytes(std::span<const char>(text.data(), text.size())));
-  } catch (const std::exception& e) {
-    lowbit::detail::fail("cannot write ", flag, " '", path, "': ", e.what());
-  }
+  lt::write_output(flag, path, std::as_bytes(std::span<const char>(text.data(), text.size())));
 }
 
 // ---------------------------------------------------------------- the sweep
@@ -472,19 +524,37 @@ std::string fmt_ppl(double p) {
 }
 
 // Everything that makes two sweeps' numbers comparable, as `key=value` lines; kept next to
-// the CSV in <csv>.protocol. The float perplexity also pins the model file, the tokenizer and
-// the evaluation windows.
+// the CSV in <csv>.protocol. The inputs are pinned by their contents (CRC-32C and size of the
+// model, calibration and evaluation files, read when the sweep starts), not their names: a
+// calibration file edited in place is another protocol. The names are written as `#`
+// comments for the reader; a resume ignores them (same_protocol).
 std::string protocol_text(const session& s) {
   const auto& a = s.args;
   auto name = [](const std::string& p) { return std::filesystem::path(p).filename().string(); };
-  std::error_code ec;
-  const auto model_bytes = std::filesystem::file_size(a.model, ec);
   std::ostringstream o;
-  o << "model=" << name(a.model) << "\nmodel_bytes=" << (ec ? 0 : model_bytes) << "\neval=" << name(a.eval)
-    << "\neval_tokens=" << a.eval_tokens << "\nctx=" << a.ctx << "\ncalib=" << name(a.calib)
-    << "\ncalib_windows=" << a.calib_windows << "\nheld_out=" << a.held_out << "\nawq_windows=" << a.opt.awq_windows
+  o << "# model " << name(a.model) << ", calibration " << name(a.calib) << ", evaluation " << name(a.eval)
+    << " (names for the reader: a resume compares the contents)\n"
+    << "model=" << s.model_hash << "\ncalib=" << s.calib_hash << "\neval=" << s.eval_hash
+    << "\neval_tokens=" << a.eval_tokens << "\nctx=" << a.ctx << "\ncalib_windows=" << a.calib_windows
+    << "\nheld_out=" << a.held_out << "\nawq_windows=" << a.opt.awq_windows
+    << "\npath=" << (a.opt.path == lt::quantized_path::kernel ? "kernel" : "dequantized")
     << "\nppl_float=" << fmt_ppl(s.float_ppl.ppl) << "\n";
   return o.str();
+}
+
+// Two protocol texts name the same protocol: the same key=value lines, comments aside.
+bool same_protocol(const std::string& a, const std::string& b) {
+  auto keys = [](const std::string& t) {
+    std::map<std::string, std::string> m;
+    std::istringstream in(t);
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty() || line[0] == '#') continue;
+      const auto eq = line.find('=');
+      m[line.substr(0, eq)] = eq == std::string::npos ? std::string() : line.substr(eq + 1);
+    }
+    return m;
+  };
+  return keys(a) == keys(b);
 }
 
 std::string row_key(const run_result& r) {
@@ -501,7 +571,7 @@ std::vector<run_result> resumable_rows(const session& s) {
   std::stringstream ps;
   ps << proto.rdbuf();
   const bool have_protocol = static_cast<bool>(proto);
-  if (have_protocol && ps.str() != protocol_text(s)) {
+  if (have_protocol && !same_protocol(ps.str(), protocol_text(s))) {
     std::fprintf(stderr, "--sweep: %s was made with another protocol (%s.protocol differs); rerunning every row\n",
                  a.csv.c_str(), a.csv.c_str());
     return {};
@@ -664,8 +734,7 @@ std::vector<variant> sweep_variants(const cli_args& args) {
 }
 
 int run_sweep(session& s) {
-  const auto variants = sweep_variants(s.args);
-  for (const auto& v : variants) lt::make_method(v.method, v.opt);  // every format checked before hours of work
+  const auto variants = sweep_variants(s.args);  // every format checked before any work (check_sweep)
   std::vector<run_result> rows = s.args.resume ? resumable_rows(s) : std::vector<run_result>{};
   // Table order: the sweep's order, then kept rows it does not list (by method, as they were).
   const auto order = method_order();
@@ -712,13 +781,39 @@ int run_sweep(session& s) {
   return 0;
 }
 
+// Every row of the sweep in a format this build has, before any work (usage errors).
+void check_sweep(const cli_args& args) {
+  for (const auto& v : sweep_variants(args)) check_format(v.method, v.opt, "--sweep-groups");
+}
+
+// What the run will write, before it reads anything (usage errors, docs/cli.md): never an
+// input, never a link or a device, in a directory that takes new files.
+void check_outputs(const cli_args& a) {
+  const std::vector<lt::named_path> inputs{{"--model", a.model}, {"--calib", a.calib}, {"--eval", a.eval}, {"--load", a.load}};
+  if (!a.out.empty()) lt::check_output({"--out", a.out}, inputs);
+  if (a.sweep) {
+    const lt::named_path csv{"--csv", a.csv}, proto{"--csv", a.csv + ".protocol"}, results{"--results", a.results};
+    lt::check_output(csv, inputs, {results}, true);
+    lt::check_output(proto, inputs, {results}, true);
+    lt::check_output(results, inputs, {csv, proto}, true);
+  }
+}
+
 int run(cli_args args) {
+  lt::install_signal_cleanup();  // an interrupted write leaves no temporary file
+  if (args.sweep) check_sweep(args);
+  check_outputs(args);
   if (args.threads > 0) lowbit::set_num_threads(args.threads);
   if (!std::filesystem::exists(args.model))
     lowbit::detail::fail("model file '", args.model, "' not found: run scripts/fetch-assets (it downloads SmolLM2-135M-Instruct ",
                          "into assets/), or pass --model FILE.gguf");
-  if (!args.sweep && args.load.empty()) lt::make_method(args.method, args.opt);  // option errors before any work
+  if (args.sweep) lt::lock_for_sweep(args.csv);  // held until the process ends
   session s{args, lowbit::io::gguf_file::open(args.model), {}, {}, {}};
+  if (args.sweep) {
+    s.model_hash = content_hash(args.model);
+    s.calib_hash = content_hash(args.calib);
+    s.eval_hash = content_hash(args.eval);
+  }
   std::fprintf(stderr, "model %s\n", args.model.c_str());
   {
     if (args.load.empty()) {
@@ -733,6 +828,7 @@ int run(cli_args args) {
     auto m = load_model(s);
     s.float_linear_mb = 4.0 * static_cast<double>(m.block_weight_count()) / 1e6;
     s.float_ppl = lt::perplexity(m, s.eval, args.ctx, args.eval_tokens, "ppl float ", !args.quiet);
+    require_finite_ppl(s.float_ppl, "the float");
     std::printf("float perplexity %.3f (%td windows x %td tokens, %td predictions, %.0f s)\n", s.float_ppl.ppl,
                 s.float_ppl.windows, s.float_ppl.context, s.float_ppl.predictions, s.float_ppl.seconds);
     std::fflush(stdout);
@@ -748,11 +844,16 @@ int run(cli_args args) {
 
 }  // namespace
 
+// Exit status (docs/cli.md): 0 done; 2 the command line is wrong (options, values, outputs;
+// all found before any work); 1 a runtime error; 128+N killed by signal N.
 int main(int argc, char** argv) {
   try {
     return run(parse(argc, argv));
+  } catch (const cli::usage_error& e) {
+    std::cerr << "lowbit-quantize: " << e.what() << "\n(lowbit-quantize --help lists the options)\n";
+    return 2;
   } catch (const std::exception& e) {
-    std::cerr << "lowbit-quantize: " << e.what() << "\n";
+    std::cerr << "lowbit-quantize: " << lt::plain_message(e) << "\n";
     return 1;
   }
 }
