@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Backends: where a packed_matrix's kernels run. A backend is a tag type; backend_traits<B>
 // tell the generic front end (kernel/gemv.hpp) whether it can run here, which code path it
 // will take, and how to run GEMV/GEMM on host-side activations. cpu_simd is always present;
@@ -7,7 +8,7 @@
 
 #include "lowbit/kernel/cpu/gemv_cpu.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 // Host memory, xsimd/intrinsics kernels with run-time ISA dispatch (kernel/cpu/).
 struct cpu_simd {};

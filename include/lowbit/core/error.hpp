@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // How lowbit reports an error. Every message names the argument at fault and what was
 // expected, so a user reading a log knows what to fix.
 //
@@ -19,6 +20,8 @@
 #include <string>
 #include <utility>
 
+#include "lowbit/core/shared_state.hpp"
+
 #if defined(__cpp_exceptions) && !defined(LOWBIT_NO_EXCEPTIONS)
 #define LOWBIT_EXCEPTIONS 1
 #include <stdexcept>
@@ -26,6 +29,8 @@
 #define LOWBIT_EXCEPTIONS 0
 #endif
 
+// Outside the ABI tag (core/abi.hpp): one exception type, one handler type for the whole
+// program, whichever flags compiled the TU that throws and the TU that catches.
 namespace lowbit {
 
 #if LOWBIT_EXCEPTIONS
@@ -40,11 +45,11 @@ class error : public std::runtime_error {
 // lowbit aborts.
 using error_handler = void (*)(const char* message);
 
+}  // namespace lowbit
+
+namespace lowbit::inline LOWBIT_ABI {
+
 namespace detail {
-inline error_handler& error_handler_slot() {
-  static error_handler h = nullptr;
-  return h;
-}
 
 // Builds a message from any streamable pieces: fail("group size ", g, " must divide ", n).
 template <class... Parts>
@@ -52,7 +57,7 @@ template <class... Parts>
   std::ostringstream os;
   (os << ... << std::forward<Parts>(parts));
   const std::string what = os.str();
-  if (const error_handler h = error_handler_slot()) h(("lowbit: " + what).c_str());
+  if (const error_handler h = shared::error_handler.load()) h(("lowbit: " + what).c_str());
 #if LOWBIT_EXCEPTIONS
   throw error(what);
 #else
@@ -86,10 +91,6 @@ decltype(auto) with_context(F&& f, Parts&&... context) {
 
 // Installs the handler (nullptr: none) and returns the previous one. Set it once, before
 // lowbit runs on other threads.
-inline error_handler set_error_handler(error_handler h) {
-  const error_handler previous = detail::error_handler_slot();
-  detail::error_handler_slot() = h;
-  return previous;
-}
+inline error_handler set_error_handler(error_handler h) { return shared::error_handler.exchange(h); }
 
 }  // namespace lowbit

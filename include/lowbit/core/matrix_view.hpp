@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // matrix_view: a non-owning (pointer, rows, cols, strides) view, so row-major and
 // column-major data, Eigen matrices/maps and engine buffers all enter the library the same way.
 #include <Eigen/Core>
@@ -9,7 +10,7 @@
 
 #include "lowbit/core/error.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 using index = std::ptrdiff_t;
 

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Parallel loops. Engines own their threads, so the executor is injectable (set_executor,
 // scoped_executor); by default lowbit runs a small internal pool of std::threads sized to
 // the machine (set_num_threads changes it).
@@ -34,17 +35,24 @@
 #endif
 
 #include "lowbit/core/error.hpp"
+#include "lowbit/core/shared_state.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 // An executor runs fn(task) for every task in [0, n_tasks), in any order and on any threads,
 // and returns when all have returned. fn may be called concurrently for different tasks.
-using executor = std::function<void(std::ptrdiff_t n_tasks, const std::function<void(std::ptrdiff_t)>& fn)>;
+using executor = shared::executor_fn;
 
 // The most chunks one parallel_for is split into (enough for 16 threads x 4 for balance).
 inline constexpr std::ptrdiff_t max_loop_tasks = 64;
 
 namespace detail {
+
+// The thread count in force: what set_num_threads asked for, else the machine's.
+inline unsigned wanted_threads() {
+  const unsigned n = shared::requested_threads.load();
+  return n != 0 ? n : std::max(1u, std::thread::hardware_concurrency());
+}
 
 class thread_pool {
  public:
@@ -60,10 +68,8 @@ class thread_pool {
 
   // Waits for the job in flight (if any), then restarts with n threads (the caller counts).
   void resize(unsigned n) {
-    require(!inside_task(), "set_num_threads: called from inside a parallel task; resize the pool between jobs");
     std::lock_guard<std::mutex> job_lock(job_mutex_);
-    stop();
-    start(n);
+    resize_locked(n);
   }
 
   // Runs fn(t) for t in [0, n); the calling thread takes part. Every task runs, even when one
@@ -72,11 +78,14 @@ class thread_pool {
     if (n <= 0) return;
     // Nested loops (a task that itself calls parallel_for) run inline: no deadlock, and the
     // same chunks, so the same result.
-    if (n == 1 || inside_task() || no_workers()) {
+    const unsigned wanted = wanted_threads();
+    if (n == 1 || shared::inside_task || wanted <= 1) {
       run_inline(n, fn);
       return;
     }
     std::lock_guard<std::mutex> job_lock(job_mutex_);  // one job at a time, in submission order
+    // The size the application asked for (set_num_threads in any TU: core/shared_state.hpp).
+    if (size() != wanted) resize_locked(wanted);
     job j(fn, n);
     {
       std::lock_guard<std::mutex> lk(m_);
@@ -108,13 +117,9 @@ class thread_pool {
 #endif
   };
 
-  static bool& inside_task() {
-    thread_local bool flag = false;
-    return flag;
-  }
-  bool no_workers() const {
-    std::lock_guard<std::mutex> lk(m_);
-    return workers_.empty();
+  void resize_locked(unsigned n) {
+    stop();
+    start(n);
   }
   static void run_inline(std::ptrdiff_t n, const std::function<void(std::ptrdiff_t)>& fn) {
     for (std::ptrdiff_t t = 0; t < n; ++t) fn(t);
@@ -122,7 +127,7 @@ class thread_pool {
 
   // Takes tasks of j until none is left. Marks the thread as inside a task meanwhile.
   void participate(job& j) {
-    bool& inside = inside_task();
+    bool& inside = shared::inside_task;
     const bool was_inside = inside;
     inside = true;
     for (;;) {
@@ -193,13 +198,17 @@ class thread_pool {
   bool stopping_ = false;             // guarded by m_
 };
 
+// One pool per instruction-set flavour of the program (core/abi.hpp); each follows the shared
+// thread-count request, so set_num_threads in any TU sizes them all.
 inline thread_pool& default_pool() {
-  static thread_pool pool(std::max(1u, std::thread::hardware_concurrency()));
+  static thread_pool pool(wanted_threads());
   return pool;
 }
-inline executor& injected_executor() {
-  static executor ex;
-  return ex;
+
+// Replaces the shared executor, returning the previous one (the caller owns it).
+inline const executor* exchange_executor(executor ex) {
+  const executor* next = ex ? new executor(std::move(ex)) : nullptr;
+  return shared::executor.exchange(next);
 }
 
 // The fixed split of [0, n) with at least `grain` indices a chunk: (chunk size, chunk count).
@@ -214,26 +223,28 @@ inline std::pair<std::ptrdiff_t, std::ptrdiff_t> loop_chunks(std::ptrdiff_t n, s
 
 // Hands lowbit the host's executor (pass an empty one to go back to the internal pool). Set it
 // before lowbit runs, not while another thread is inside a lowbit call.
-inline void set_executor(executor ex) { detail::injected_executor() = std::move(ex); }
+inline void set_executor(executor ex) { delete detail::exchange_executor(std::move(ex)); }
 
 // Uses `ex` for the lifetime of this object, then restores the executor that was set before.
 class scoped_executor {
  public:
-  explicit scoped_executor(executor ex) : previous_(std::move(detail::injected_executor())) {
-    detail::injected_executor() = std::move(ex);
-  }
-  ~scoped_executor() { detail::injected_executor() = std::move(previous_); }
+  explicit scoped_executor(executor ex) : previous_(detail::exchange_executor(std::move(ex))) {}
+  ~scoped_executor() { delete shared::executor.exchange(previous_); }
   scoped_executor(const scoped_executor&) = delete;
   scoped_executor& operator=(const scoped_executor&) = delete;
 
  private:
-  executor previous_;
+  const executor* previous_;
 };
 
 // Resizes the internal pool (1 = run everything on the calling thread). Waits for a job in
 // flight; an error if called from inside a parallel task.
-inline void set_num_threads(unsigned n) { detail::default_pool().resize(n); }
-inline unsigned num_threads() { return detail::default_pool().size(); }
+inline void set_num_threads(unsigned n) {
+  detail::require(!shared::inside_task, "set_num_threads: called from inside a parallel task; resize between jobs");
+  shared::requested_threads.store(std::max(1u, n));
+  detail::default_pool().resize(std::max(1u, n));
+}
+inline unsigned num_threads() { return detail::wanted_threads(); }
 
 // Calls body(begin, end) over contiguous chunks of [0, n) of at least `grain` indices (the
 // last may be shorter). The chunks depend on n and grain only (see the header comment).
@@ -245,7 +256,7 @@ void parallel_for(std::ptrdiff_t n, std::ptrdiff_t grain, Body&& body) {
     const std::ptrdiff_t b = t * chunk, e = std::min(n, b + chunk);
     body(b, e);
   };
-  if (auto& ex = detail::injected_executor()) ex(tasks, fn);
+  if (const executor* ex = shared::executor.load()) (*ex)(tasks, fn);
   else detail::default_pool().run(tasks, fn);
 }
 

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // policy_set<Ps...>: reads an unordered list of policy tags (as users write them:
 // rtn<bits<4>, group<oc, 128>, symmetric>) into named members with defaults, and rejects
 // an unknown tag or a family given twice with one readable static_assert.
@@ -6,7 +7,7 @@
 
 #include "lowbit/policy/concepts.hpp"
 
-namespace lowbit::detail {
+namespace lowbit::inline LOWBIT_ABI::detail {
 
 template <class T> struct is_bit_width : std::bool_constant<BitWidth<T>> {};
 template <class T> struct is_group : std::bool_constant<GroupPolicy<T>> {};

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Bit packing of weight codes. One layout for every backend's reference:
 // codes are packed in blocks of 32 consecutive codes of one row; a block of b-bit codes
 // takes exactly 4*b bytes (3 bits stay 3 bits: no padding to 4).
@@ -19,7 +20,7 @@
 #include "lowbit/core/error.hpp"
 #include "lowbit/policy/bits.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 inline constexpr int codes_per_block = 32;
 

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // lowbit::half: IEEE 754 binary16 storage usable on the CPU without CUDA.
 // Conversions use F16C when the translation unit is compiled with it (one instruction each);
 // otherwise a portable bit-exact fallback (round to nearest even, subnormals, Inf/NaN kept).
@@ -9,7 +10,7 @@
 #include <immintrin.h>
 #endif
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 namespace detail {
 

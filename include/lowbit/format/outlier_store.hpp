@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // outlier_store<O>: what a packed matrix keeps beside its low-bit codes.
 #include <cstdint>
 #include <span>
@@ -8,7 +9,7 @@
 #include "lowbit/format/half.hpp"
 #include "lowbit/policy/outliers.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 template <class O>
 struct outlier_store;

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // packed_matrix<Bits, Group, Outliers, Stats, ZeroPoint>: a quantized [rows x cols] weight
 // matrix as it is stored and run: bit-packed codes (format/bitpack.hpp), one (scale, zero)
 // per group in a stats_table, and an optional outlier store. Every byte it stores is
@@ -23,7 +24,7 @@
 #include "lowbit/format/stats_table.hpp"
 #include "lowbit/policy/concepts.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 template <BitWidth Bits, GroupPolicy Group, OutlierStore Outliers = no_outliers,
           StatsStorage Stats = fp16_stats, ZeroPointPolicy ZeroPoint = asymmetric>

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // stats_table<quantized_stats<B, R>>: SpQR's two-level statistics (Dettmers et al., "SpQR: A
 // Sparse-Quantized Representation for Near-Lossless LLM Weight Compression", 2023, §4.1;
 // code Vahe1994/SpQR quant_groups.py).
@@ -38,7 +39,7 @@
 #include "lowbit/method/grid.hpp"
 #include "lowbit/policy/stats.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 namespace detail {
 

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // stats_table<S>: the stored per-group (scale, zero) pairs of a packed matrix, in the
 // precision the StatsStorage policy S asks for. Symmetric grids store no zeros.
 #include <cstddef>
@@ -10,7 +11,7 @@
 #include "lowbit/method/grid.hpp"
 #include "lowbit/policy/stats.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 template <class Element>
 class dense_stats_table {

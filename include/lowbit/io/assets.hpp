@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Where scripts/fetch-assets puts the real model and texts: $LOWBIT_ASSETS if set, else
 // <source tree>/assets when the including program defines LOWBIT_SOURCE_DIR, else ./assets.
 // Layout (docs/data.md):
@@ -9,7 +10,7 @@
 #include <filesystem>
 #include <string>
 
-namespace lowbit::io {
+namespace lowbit::inline LOWBIT_ABI::io {
 
 inline std::filesystem::path assets_dir() {
   if (const char* env = std::getenv("LOWBIT_ASSETS"); env != nullptr && *env != '\0') return env;

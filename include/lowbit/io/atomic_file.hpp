@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // write_file_atomic: a reader never sees a half-written model file. The bytes go to a
 // temporary file in the same directory, are flushed to disk (fsync), and the temporary is
 // renamed over the destination, which POSIX makes atomic; the directory is synced so the
@@ -33,7 +34,7 @@
 #define LOWBIT_IO_HAVE_POSIX_FILES 1
 #endif
 
-namespace lowbit::io {
+namespace lowbit::inline LOWBIT_ABI::io {
 
 namespace detail_atomic {
 

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Bounds-checked access to untrusted bytes, shared by the GGUF and safetensors readers.
 //
 // Model files come from the network: every count, length and offset in them is an attacker's
@@ -28,7 +29,7 @@
 #define LOWBIT_IO_HAVE_MMAP 1
 #endif
 
-namespace lowbit::io {
+namespace lowbit::inline LOWBIT_ABI::io {
 
 static_assert(std::endian::native == std::endian::little,
               "lowbit::io readers assume a little-endian host (GGUF and safetensors are little-endian)");

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // CRC-32C (Castagnoli): the checksum of the lowbit file format (header and every tensor).
 //
 // Why CRC-32C: it detects every burst error up to 32 bits and every odd number of flipped
@@ -21,7 +22,7 @@
 #include <nmmintrin.h>
 #endif
 
-namespace lowbit::io {
+namespace lowbit::inline LOWBIT_ABI::io {
 
 namespace detail {
 

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // GGUF reader: metadata, tensor directory and dequantization of llama.cpp's block formats.
 //
 // Optional header set (lowbit/io/), not included by lowbit.hpp: the core library never
@@ -37,7 +38,7 @@
 #include "lowbit/format/half.hpp"
 #include "lowbit/io/byte_reader.hpp"
 
-namespace lowbit::io {
+namespace lowbit::inline LOWBIT_ABI::io {
 
 // ggml tensor types (ggml.h numbering; ids 4, 5, 31–33, 36–38 are retired and absent).
 enum class gguf_type : std::uint32_t {

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // GGUF writer: metadata, tensors (raw blocks or quantized from float) and an atomic save.
 // Used to export lowbit-quantized models to llama.cpp's Q4_0 / Q8_0 block formats and by the
 // tests to build small, real GGUF files. The layout written is the one gguf.hpp documents
@@ -20,7 +21,7 @@
 #include "lowbit/io/atomic_file.hpp"
 #include "lowbit/io/gguf.hpp"
 
-namespace lowbit::io {
+namespace lowbit::inline LOWBIT_ABI::io {
 
 // ---- reference quantizers: ggml's *_ref rules (round to nearest, one scale per block) ----
 namespace detail {

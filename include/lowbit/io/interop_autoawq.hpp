@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // The int32-packed "qweight / qzeros / scales (/ g_idx)" layouts that vLLM and Hugging Face
 // transformers load: GPTQ (AutoGPTQ / GPTQModel, 2/3/4/8 bits) and AutoAWQ's "GEMM" version
 // (4 bits). Conversion both ways between them and lowbit's packed_matrix, in memory; the
@@ -39,7 +40,7 @@
 #include "lowbit/format/packed_matrix.hpp"
 #include "lowbit/io/safetensors.hpp"
 
-namespace lowbit::io {
+namespace lowbit::inline LOWBIT_ABI::io {
 
 // GPTQ qzeros convention: v1 stores zero - 1 (AutoGPTQ's default "gptq"), v2 the true zero.
 enum class gptq_checkpoint { v1, v2 };

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // lowbit packed matrices ↔ llama.cpp's GGUF block formats, so llama.cpp can run a
 // lowbit-quantized model and lowbit can start from a quantized GGUF.
 //
@@ -36,7 +37,7 @@
 #include "lowbit/io/gguf.hpp"
 #include "lowbit/io/gguf_writer.hpp"
 
-namespace lowbit::io {
+namespace lowbit::inline LOWBIT_ABI::io {
 
 enum class gguf_export {
   exact,       // only a bit-exact block translation (Q4_1: exact codes and d, m rounded to fp16)

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // A small, strict, bounded JSON parser (RFC 8259) for safetensors headers, plus the string
 // escaping a writer needs.
 //
@@ -21,7 +22,7 @@
 #include "lowbit/core/error.hpp"
 #include "lowbit/io/detail/utf8.hpp"
 
-namespace lowbit::io {
+namespace lowbit::inline LOWBIT_ABI::io {
 
 class json_value {
  public:

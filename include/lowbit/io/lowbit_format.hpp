@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // The lowbit file: a quantized model (named packed matrices + float tensors) that loads back
 // bit-exactly. It is a valid safetensors file, so generic tools list it; lowbit adds a magic,
 // a version, a header checksum and a checksum per tensor. docs/formats.md has every byte.
@@ -53,7 +54,7 @@
 #include "lowbit/io/checksum.hpp"
 #include "lowbit/io/safetensors.hpp"
 
-namespace lowbit::io {
+namespace lowbit::inline LOWBIT_ABI::io {
 
 inline constexpr int lowbit_format_version = 1;
 inline constexpr std::string_view lowbit_magic = R"({"__metadata__":{"lowbit":"lowbit-packed",)";

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // safetensors reader and writer (Hugging Face's tensor container; lowbit's own packed-model
 // files use it too).
 //
@@ -33,7 +34,7 @@
 #include "lowbit/io/byte_reader.hpp"
 #include "lowbit/io/json.hpp"
 
-namespace lowbit::io {
+namespace lowbit::inline LOWBIT_ABI::io {
 
 enum class st_dtype { boolean, u8, i8, i16, u16, f16, bf16, i32, u32, f32, f64, i64, u64, f8_e4m3, f8_e5m2 };
 

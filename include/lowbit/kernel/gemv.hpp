@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // The user-facing kernels: lowbit::gemv / lowbit::gemm on a packed matrix. They check shapes
 // and hand the work to the backend chosen by backend traits (backend.hpp: cpu_simd for host
 // memory, with run-time ISA dispatch in kernel/cpu/).
@@ -7,7 +8,7 @@
 #include "lowbit/backend.hpp"
 #include "lowbit/core/error.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 // The activation precision of the CPU kernels: fp32 (default, float math on the exact x) or
 // int8 (x quantized per block once per call, as ggml does; faster, see docs/performance.md).

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // AdaDim: adaptive group dimension (Heo et al., "Rethinking Channel Dimensions to Isolate
 // Outliers for Low-bit Weight Quantization of Large Language Models", ICLR 2024; code
 // johnheo/adadim-llm).
@@ -24,7 +25,7 @@
 #include "lowbit/method/awq.hpp"  // activation inputs and block-output errors (shared with AWQ)
 #include "lowbit/method/rtn.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 // The block whose output decides the axis: given a candidate (dequantized) weight of the
 // linear and the calibration input X [in x tokens], return the block output. The reference

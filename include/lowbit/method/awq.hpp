@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // AWQ: activation-aware weight quantization (Lin et al., "AWQ: Activation-aware Weight
 // Quantization for LLM Compression and Acceleration", MLSys 2024; code mit-han-lab/llm-awq).
 //
@@ -35,7 +36,7 @@
 #include "lowbit/method/hessian.hpp"
 #include "lowbit/method/rtn.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 // ---------------------------------------------------------------------------------------
 // Calibration statistics

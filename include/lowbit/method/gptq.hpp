@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // GPTQ / OPTQ (Frantar, Ashkboos, Hoefler, Alistarh, "GPTQ: Accurate Post-Training
 // Quantization for Generative Pre-trained Transformers", ICLR 2023; code IST-DASLab/gptq).
 //
@@ -66,7 +67,7 @@
 #include "lowbit/method/quantized.hpp"
 #include "lowbit/method/rtn.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 struct gptq_options {
   double percdamp = 0.01;    // λ = percdamp · mean(diag H) (SpQR's recipe uses 1.0)

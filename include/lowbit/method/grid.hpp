@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // The uniform quantization grid shared by every method: fitting (scale, zero) to a group of
 // weights (min/max, the GPTQ "mse" shrink search or OWQ's joint range × zero-point search),
 // encoding and decoding codes.
@@ -16,7 +17,7 @@
 
 #include "lowbit/core/matrix_view.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 struct grid_params {
   float scale = 1.0f;

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // lowbit::hessian: the layer Hessian of the squared output error, H = 2/N · Σ_t x_t x_tᵀ
 // ([in x in]), accumulated batch by batch as a running mean (GPTQ, Frantar et al. 2022, §3;
 // the same accumulator feeds OWQ, SpQR, AdaDim-GPTQ and RPTQ's weights).
@@ -30,7 +31,7 @@
 #include "lowbit/core/matrix_view.hpp"
 #include "lowbit/core/parallel.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 enum class hessian_products { fp64, fp32 };
 

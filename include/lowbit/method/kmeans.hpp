@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Deterministic k-means (Lloyd's algorithm with greedy k-means++ seeding), used by RPTQ to
 // cluster activation channels by their (max, min) ranges.
 //
@@ -24,7 +25,7 @@
 #include "lowbit/core/matrix_view.hpp"
 #include "lowbit/core/parallel.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 struct kmeans_options {
   int n_init = 10;            // independent seedings; the lowest inertia is kept (sklearn's n_init)

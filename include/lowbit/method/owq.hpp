@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // OWQ: outlier-aware weight quantization (Lee, Jin, Kim, Kim, Park, "OWQ: Outlier-Aware
 // Weight Quantization for Efficient Fine-Tuning and Inference of Large Language Models",
 // AAAI 2024; code xvyaward/owq).
@@ -35,7 +36,7 @@
 #include "lowbit/method/gptq.hpp"
 #include "lowbit/method/rtn.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 struct owq_options {
   double target_bits = 0.0;  // exact average bits per weight of the result (0: unused)

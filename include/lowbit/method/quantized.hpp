@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // quantized<PM>: what lowbit::quantize returns: the packed matrix itself (so q.gemv(x, y),
 // q.dequantize(), q.bits_per_weight() work on it) plus a report of how it was made.
 #include <string>
@@ -8,7 +9,7 @@
 #include "lowbit/format/packed_matrix.hpp"
 #include "lowbit/kernel/gemv.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 struct quant_report {
   std::string method;       // "rtn", "gptq", ...

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // RPTQ: reorder-based post-training quantization of activations (Yuan et al. 2023,
 // "RPTQ: Reorder-based Post-training Quantization for Large Language Models").
 //
@@ -33,7 +34,7 @@
 #include "lowbit/method/hessian.hpp"
 #include "lowbit/method/kmeans.hpp"
 
-namespace lowbit::rptq {
+namespace lowbit::inline LOWBIT_ABI::rptq {
 
 // How per-channel ranges combine over calibration batches.
 //   minmax  running min of minima / max of maxima over every batch (default: the range

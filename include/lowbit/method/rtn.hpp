@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // RTN: round-to-nearest on the uniform grid, group by group (the common baseline of every
 // paper here, and the inner quantizer of AWQ and AdaDim-RTN).
 #include <chrono>
@@ -9,7 +10,7 @@
 #include "lowbit/method/grid.hpp"
 #include "lowbit/method/quantized.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 // The grid a packed type implies: bits, symmetry and the storage rounding of its stats.
 template <PackedMatrix PM>

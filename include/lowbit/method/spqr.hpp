@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // SpQR: sparse-quantized representation (Dettmers, Svirschevski, Egiazarian, Kuznedelev,
 // Frantar, Ashkboos, Borzunov, Hoefler, Alistarh, "SpQR: A Sparse-Quantized Representation for
 // Near-Lossless LLM Weight Compression", 2023; code Vahe1994/SpQR spqr_engine.py,
@@ -60,7 +61,7 @@
 #include "lowbit/method/gptq.hpp"
 #include "lowbit/method/quantized.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 struct spqr_options {
   double percdamp = 1.0;            // λ = percdamp · mean(diag H): SpQR's README recipe uses 1.0

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Weak column tuning (WCT, OWQ paper §4.3): adapt an OWQ layer to a task by training only its
 // fp16 weak columns; the low-bit codes and stats stay frozen (bitwise).
 //
@@ -20,7 +21,7 @@
 #include "lowbit/format/half.hpp"
 #include "lowbit/format/packed_matrix.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 struct wct_options {
   int steps = 200;

@@ -1,8 +1,9 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // BitWidth policy: how many bits each stored weight code has.
 #include <concepts>
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 // The bit widths with packed formats and kernels. 3 bits is stored densely (bit planes 2+1),
 // never padded to 4.

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // GroupPolicy: which weights share one (scale, zero) pair.
 //   axis::oc  groups of `Size` consecutive input columns inside one output row (the usual
 //             layout of GPTQ/AWQ/llama.cpp);
@@ -9,7 +10,7 @@
 #include <concepts>
 #include <cstdint>
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 enum class axis : std::uint8_t { oc = 0, ic = 1, adaptive = 2 };
 inline constexpr axis oc = axis::oc;

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // OutlierStore policies: what is kept beside the low-bit codes in higher precision.
 //   no_outliers      codes and stats only;
 //   dense_columns    OWQ's weak columns: k whole input columns in fp16 ([rows x k]) plus
@@ -7,7 +8,7 @@
 //                    values). The value is *added* to the dequantized dense weight.
 #include <concepts>
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 struct no_outliers { static constexpr int kind = 0; };
 struct dense_columns { static constexpr int kind = 1; };

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // ScaleSearch policies: how a group's quantization range is chosen.
 //   minmax            the range [min, max] of the group (with 0 included).
 //   mse_clip<...>     GPTQ/OWQ "mse" search: shrink the range by p = 1 - i/grid for
@@ -9,7 +10,7 @@
 // AWQ's output-aware clip search lives in method/awq.hpp: it needs activations.
 #include <concepts>
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 struct minmax {
   static constexpr bool searches = false;

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // StatsStorage policies: how the per-group scales and zeros are stored.
 //   fp16_stats  one fp16 scale (+ fp16 zero when asymmetric) per group (default);
 //   fp32_stats  the same in fp32;
@@ -7,7 +8,7 @@
 //               each such group with its own fp16 scale and zero (filled by method/spqr.hpp).
 #include <concepts>
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 struct fp16_stats {
   static constexpr int storage_bits = 16;

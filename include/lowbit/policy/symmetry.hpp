@@ -1,9 +1,10 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Zero-point policy. Asymmetric grids store a zero per group (GPTQ/AWQ default); symmetric
 // grids fix the zero at the middle code and store only a scale.
 #include <type_traits>
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 struct asymmetric { static constexpr bool is_symmetric = false; };
 struct symmetric { static constexpr bool is_symmetric = true; };

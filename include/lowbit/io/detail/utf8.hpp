@@ -1,10 +1,11 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // UTF-8 encoding of one code point, shared by the JSON parser (\u escapes) and the
 // byte-level BPE tokenizer (its byte → code point alphabet).
 #include <cstdint>
 #include <string>
 
-namespace lowbit::io::detail {
+namespace lowbit::inline LOWBIT_ABI::io::detail {
 
 inline void append_utf8(std::string& out, std::uint32_t cp) {
   if (cp < 0x80) {

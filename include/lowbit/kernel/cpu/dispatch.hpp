@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Which kernel set runs. One place decides (xsimd's lesson: keep the dispatch table in one
 // place):
 //   * header-only use: the set compiled into the caller's TU for its own flags
@@ -10,24 +11,23 @@
 #include <atomic>
 #include <vector>
 
+#include "lowbit/core/shared_state.hpp"
 #include "lowbit/kernel/cpu/kernels.hpp"
 
-namespace lowbit::kernel::cpu {
-
 #if defined(LOWBIT_KERNELS_LIBRARY)
-namespace library {
-// Defined in the lowbit_kernels library: the set built for `i`, or nullptr when the library
-// was built without it (another architecture, or a compiler without those flags).
+// Defined in the lowbit_kernels library (one definition for the whole program, outside the
+// ABI tag): the set built for `i`, or nullptr when the library was built without it (another
+// architecture, or a compiler without those flags).
+namespace lowbit::kernel_interface::library {
 const kernel_table* table(isa i);
-}  // namespace library
+}  // namespace lowbit::kernel_interface::library
 #endif
 
-namespace detail {
-inline std::atomic<int>& max_isa_cap() {
-  static std::atomic<int> cap{isa_count - 1};
-  return cap;
-}
-}  // namespace detail
+namespace lowbit::inline LOWBIT_ABI::kernel::cpu {
+
+#if defined(LOWBIT_KERNELS_LIBRARY)
+namespace library = kernel_interface::library;
+#endif
 
 // The kernel set for ISA `i` if this build has it and this CPU runs it, else nullptr.
 inline const kernel_table* table_for(isa i) {
@@ -50,11 +50,11 @@ inline std::vector<const kernel_table*> runnable_tables() {
 }
 
 // Caps the ISA that active_table() picks (isa::generic forces the portable path).
-inline void set_max_isa(isa cap) { detail::max_isa_cap().store(static_cast<int>(cap)); }
+inline void set_max_isa(isa cap) { shared::max_isa_cap.store(static_cast<int>(cap)); }
 
 // The best runnable kernel set under the cap.
 inline const kernel_table& active_table() {
-  for (int i = detail::max_isa_cap().load(); i > 0; --i)
+  for (int i = shared::max_isa_cap.load(); i > 0; --i)
     if (const kernel_table* t = table_for(static_cast<isa>(i))) return *t;
   return LOWBIT_KERNEL_NS::generic::table();
 }
@@ -63,7 +63,7 @@ inline const kernel_table& active_table() {
 
 // ---- the library's run-time table (compiled once, in lowbit_kernels' dispatch TU) ----
 #if defined(LOWBIT_KERNELS_LIBRARY_IMPL)
-namespace lowbit::kernel::cpu::library {
+namespace lowbit::kernel_interface::library {
 #if defined(LOWBIT_KERNELS_WITH_AVX2)
 const kernel_table& table_avx2();
 #endif
@@ -84,9 +84,9 @@ const kernel_table* table(isa i) {
 #if defined(LOWBIT_KERNELS_WITH_AVX512_VNNI)
     case isa::avx512_vnni: return &table_avx512_vnni();
 #endif
-    case isa::generic: return &LOWBIT_KERNEL_NS::generic::table();
+    case isa::generic: return &lowbit::kernel::cpu::LOWBIT_KERNEL_NS::generic::table();
     default: return nullptr;
   }
 }
-}  // namespace lowbit::kernel::cpu::library
+}  // namespace lowbit::kernel_interface::library
 #endif

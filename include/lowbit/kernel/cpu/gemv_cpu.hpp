@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // The CPU GEMV/GEMM driver: everything that depends on the packed type (group axis, stats
 // storage, outlier store) is resolved here, once per call or per row block, and the inner
 // loops run in an ISA kernel set (kernel_table) that only sees pointers.
@@ -36,7 +37,7 @@
 #include "lowbit/format/packed_matrix.hpp"
 #include "lowbit/kernel/cpu/dispatch.hpp"
 
-namespace lowbit::kernel::cpu {
+namespace lowbit::inline LOWBIT_ABI::kernel::cpu {
 
 enum class activations { fp32, int8 };
 

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // The CPU instruction sets lowbit has kernels for, what this translation unit was compiled
 // for, and what the running machine can execute.
 //
@@ -15,7 +16,9 @@
 #include <cpuid.h>
 #endif
 
-namespace lowbit::kernel::cpu {
+// The names every TU agrees on, whatever its flags (outside the ABI tag, core/abi.hpp): the
+// compiled kernel library's interface uses them across TUs built for different ISAs.
+namespace lowbit::kernel_interface {
 
 // Ordered: a higher level implies every lower one on x86.
 enum class isa : int {
@@ -25,6 +28,13 @@ enum class isa : int {
   avx512_vnni = 3  // + VNNI (vpdpbusd: int8 dot products in one instruction; Cascade Lake / Zen 4)
 };
 inline constexpr int isa_count = 4;
+
+}  // namespace lowbit::kernel_interface
+
+namespace lowbit::inline LOWBIT_ABI::kernel::cpu {
+
+using kernel_interface::isa;
+using kernel_interface::isa_count;
 
 inline constexpr std::string_view isa_name(isa i) {
   switch (i) {

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // The ISA boundary. Everything type-dependent (policies, stats storage, outlier stores,
 // threading) stays in the generic driver (kernel/cpu/gemv_cpu.hpp); what crosses into an
 // ISA-specific kernel is plain pointers and sizes, so one compiled kernel set per ISA serves
@@ -9,7 +10,9 @@
 
 #include "lowbit/kernel/cpu/isa.hpp"
 
-namespace lowbit::kernel::cpu {
+// Outside the ABI tag (core/abi.hpp): these plain structs are the interface between TUs
+// compiled for different ISAs (the lowbit_kernels library), so every TU must name them alike.
+namespace lowbit::kernel_interface {
 
 using index = std::ptrdiff_t;
 
@@ -81,4 +84,12 @@ struct kernel_table {
   unsigned i8_bits = 0;
 };
 
+}  // namespace lowbit::kernel_interface
+
+namespace lowbit::inline LOWBIT_ABI::kernel::cpu {
+using kernel_interface::f32_rows_args;
+using kernel_interface::i8_rows_args;
+using kernel_interface::index;
+using kernel_interface::kernel_table;
+using kernel_interface::segment_codes;
 }  // namespace lowbit::kernel::cpu

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // The ISA-specific inner loops behind kernel_table: decode 32-code blocks (format/bitpack.hpp)
 // and dot them with fp32 or int8 activations, plus the fp16 dot products of the outlier
 // stores. Written once; the ISA is the one this translation unit is compiled for:
@@ -36,7 +37,7 @@
 #define LOWBIT_KERNEL_NS built_for_generic
 #endif
 
-namespace lowbit::kernel::cpu::LOWBIT_KERNEL_NS {
+namespace lowbit::inline LOWBIT_ABI::kernel::cpu::LOWBIT_KERNEL_NS {
 
 // ============================================================================================
 // generic: plain C++, the portable fallback (and the second opinion the SIMD paths are

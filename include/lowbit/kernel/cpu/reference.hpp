@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Scalar reference kernels: the test oracle for every optimised path. They decode each
 // weight exactly as packed_matrix::dequantize() does and accumulate in double, so a SIMD
 // kernel is judged against the mathematically intended result, not another float kernel.
@@ -8,7 +9,7 @@
 
 #include "lowbit/format/packed_matrix.hpp"
 
-namespace lowbit::kernel::reference {
+namespace lowbit::inline LOWBIT_ABI::kernel::reference {
 
 // y[r] = sum_c w_hat(r, c) * x[c]
 template <PackedMatrix PM>

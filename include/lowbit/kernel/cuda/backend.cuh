@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // backend_traits<cuda>: the CUDA backend beside backend_traits<cpu_simd> (lowbit/backend.hpp).
 // Include this header only in CUDA translation units (nvcc); CPU-only users never see it.
 //
@@ -13,7 +14,7 @@
 
 #include "lowbit/kernel/cuda/gemm.cuh"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 // Tag of the CUDA backend.
 struct cuda {};

@@ -1,11 +1,12 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Every CUDA runtime call is checked: a failure becomes a lowbit::error naming the call and
 // the runtime's message, so a missing device or a bad launch never goes unnoticed.
 #include <cuda_runtime.h>
 
 #include "lowbit/core/error.hpp"
 
-namespace lowbit::kernel::cuda {
+namespace lowbit::inline LOWBIT_ABI::kernel::cuda {
 
 inline void check(cudaError_t status, const char* what) {
   if (status != cudaSuccess)

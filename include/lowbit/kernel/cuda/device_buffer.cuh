@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // device_buffer<T>: an owning, move-only cudaMalloc allocation (plain device memory, never
 // managed memory, so the card's memory use stays explicit).
 #include <cstddef>
@@ -8,7 +9,7 @@
 
 #include "lowbit/kernel/cuda/check.cuh"
 
-namespace lowbit::kernel::cuda {
+namespace lowbit::inline LOWBIT_ABI::kernel::cuda {
 
 template <class T>
 class device_buffer {

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // device_packed_matrix: a packed matrix in GPU memory, in the layout the CUDA kernels read.
 //
 // upload(W) takes any CPU packed_matrix (every bit width, axis, stats storage and outlier
@@ -35,7 +36,7 @@
 #include "lowbit/kernel/cuda/device_buffer.cuh"
 #include "lowbit/kernel/cuda/layout.cuh"
 
-namespace lowbit::kernel::cuda {
+namespace lowbit::inline LOWBIT_ABI::kernel::cuda {
 
 // How a thread finds the stats of its weights (chosen at upload from the group geometry).
 enum class stats_mode : int {

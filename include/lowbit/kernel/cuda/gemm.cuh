@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // CUDA kernels on a device_packed_matrix: Y = X · Ŵᵀ for m activation rows (GEMV at m = 1,
 // small-batch GEMM up to 16 rows per launch, larger m in chunks of 16), and dequantize().
 // fp16 activations and outputs, fp32 accumulation.
@@ -34,7 +35,7 @@
 
 #include "lowbit/kernel/cuda/device_packed_matrix.cuh"
 
-namespace lowbit::kernel::cuda {
+namespace lowbit::inline LOWBIT_ABI::kernel::cuda {
 
 inline constexpr int max_batch = 16;  // activation rows per launch (two mma n-tiles of 8)
 

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // The GPU layout of a packed matrix's codes: tiles in tensor-core fragment order.
 //
 // Why repack: the kernels feed dequantized weights straight into mma.sync.m16n8k16 (fp16 in,
@@ -45,7 +46,7 @@
 #define LOWBIT_HD
 #endif
 
-namespace lowbit::kernel::cuda {
+namespace lowbit::inline LOWBIT_ABI::kernel::cuda {
 
 inline constexpr int tile_rows = 16;
 inline constexpr int tile_cols = 64;

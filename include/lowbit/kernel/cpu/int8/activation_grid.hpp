@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // cluster_activation_grid: static per-cluster affine quantization of an activation vector
 // whose channels were reordered so that each cluster is a contiguous range (RPTQ, Yuan et
 // al. 2023, Sec. 3.2-3.3). Cluster c covers channels [offsets[c], offsets[c+1]) and has one
@@ -20,7 +21,7 @@
 #include "lowbit/core/error.hpp"
 #include "lowbit/method/grid.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 inline bool is_supported_activation_bits(int b) { return b >= 2 && b <= 8; }
 

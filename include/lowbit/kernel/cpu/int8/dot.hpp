@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Segmented integer dot products: for each output row r and each segment s (a contiguous
 // run of input columns sharing one weight scale AND one activation scale),
 //     dot[r, s] = sum_{j in s} w[r, j] * a[j]      (exact, int32)
@@ -40,7 +41,7 @@
 #include <immintrin.h>
 #endif
 
-namespace lowbit::kernel::int8 {
+namespace lowbit::inline LOWBIT_ABI::kernel::int8 {
 
 inline constexpr index segment_align = 32;
 inline constexpr index row_block = 4;

@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // Which integer dot-product path the CPU offers, decided at run time.
 //   avx512_vnni  vpdpbusd: 64 u8 x s8 products summed into 16 int32 lanes per instruction
 //                (AVX-512 VNNI + BW + VL; Ice Lake, Zen 4 and later);
@@ -19,7 +20,7 @@
 #define LOWBIT_INT8_X86 0
 #endif
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 enum class int8_isa { scalar = 0, avx2 = 1, avx512_vnni = 2, best = 3 };
 

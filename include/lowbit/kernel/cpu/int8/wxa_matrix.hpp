@@ -1,4 +1,5 @@
 #pragma once
+#include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // wxa_matrix: a weight matrix ready for y = W_hat · Q_A(x) with BOTH operands as integer
 // codes (RPTQ's W4A8 / W8A8 / W4A4 / W3A3 settings).
 //
@@ -33,7 +34,7 @@
 #include "lowbit/kernel/cpu/int8/dot.hpp"
 #include "lowbit/method/grid.hpp"
 
-namespace lowbit {
+namespace lowbit::inline LOWBIT_ABI {
 
 class wxa_matrix {
  public:
