@@ -47,4 +47,19 @@ inline std::vector<std::int32_t> load_tokens(const io::gguf_file& model, const s
 #endif
 }
 
+#if defined(LOWBIT_TOOLS_HAVE_TOKENIZER)
+// The same with a tokenizer already built (a Hugging Face folder's tokenizer.json:
+// hf_checkpoint::load_tokenizer in model/hf_checkpoint.hpp). ".ids" files as above.
+inline std::vector<std::int32_t> load_tokens(const io::bpe_tokenizer& tok, const std::string& path, const char* what) {
+  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".ids") == 0) {
+    const std::string bytes = read_text_file(path, what);
+    detail::require(bytes.size() % 4 == 0, what, " '", path, "' holds ", bytes.size(), " bytes, not a whole number of int32 ids");
+    std::vector<std::int32_t> ids(bytes.size() / 4);
+    std::memcpy(ids.data(), bytes.data(), bytes.size());
+    return ids;
+  }
+  return tok.encode(read_text_file(path, what));
+}
+#endif
+
 }  // namespace lowbit::tools
