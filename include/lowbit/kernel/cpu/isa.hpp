@@ -12,9 +12,6 @@
 //     runs on AVX2-only and AVX-512 machines.
 #include <string_view>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
 
 // The names every TU agrees on, whatever its flags (outside the ABI tag, core/abi.hpp): the
 // compiled kernel library's interface uses them across TUs built for different ISAs.
@@ -65,8 +62,13 @@ inline isa detect_isa() {
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
   __builtin_cpu_init();
   // F16C through CPUID (leaf 1, ECX bit 29): clang 14's __builtin_cpu_supports has no "f16c".
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
+  // The instruction itself, not <cpuid.h>: that header would hand every includer its
+  // __cpuid macros (which clash with engines' own) and ~140 bit_* / signature_* macros.
+  unsigned eax = 1, ebx = 0, ecx = 0, edx = 0;
+  __asm__ __volatile__("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
+  (void)ebx;
+  (void)edx;
+  const bool f16c = (ecx & (1u << 29)) != 0;
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
   const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
