@@ -33,7 +33,8 @@ struct policy_set {
   static_assert((Policy<Ps> && ...),
                 "lowbit: a method's template arguments must be policies: bits<N>, group<axis, N>, "
                 "symmetric/asymmetric, minmax/mse_clip<>/mse_range_zero<>, fp16_stats/fp32_stats/quantized_stats<>, "
-                "no_outliers/dense_columns/sparse_outliers");
+                "no_outliers/dense_columns/sparse_outliers; a search of your own needs name, searches and "
+                "static grid_params fit(weight_run, const grid_spec&) (policy/scale_search.hpp)");
   static_assert(count_policy<is_bit_width, Ps...> <= 1, "lowbit: bits<N> is given more than once");
   static_assert(count_policy<is_group, Ps...> <= 1, "lowbit: group<axis, N> is given more than once");
   static_assert(count_policy<is_outlier_store, Ps...> <= 1,

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "lowbit/format/half.hpp"
-#include "lowbit/method/grid.hpp"
+#include "lowbit/core/grid_types.hpp"
 #include "lowbit/policy/stats.hpp"
 
 namespace lowbit::inline LOWBIT_ABI {

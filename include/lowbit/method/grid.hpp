@@ -15,34 +15,12 @@
 #include <utility>
 #include <vector>
 
+#include "lowbit/core/grid_types.hpp"
 #include "lowbit/core/matrix_view.hpp"
+#include "lowbit/policy/scale_search.hpp"
 
 namespace lowbit::inline LOWBIT_ABI {
 
-struct grid_params {
-  float scale = 1.0f;
-  float zero = 0.0f;  // integral for the standard grids; SpQR's second level may store any value
-};
-
-// How stats are rounded by their storage (fp16 tables round the scale): the codes are
-// computed against the stored scale so the dequantized weights are exactly what kernels see.
-using stat_rounding = float (*)(float);
-inline float keep_float(float v) { return v; }
-
-struct grid_spec {
-  int bits = 4;
-  bool symmetric = false;
-  stat_rounding round_stat = keep_float;
-  bool round_zero = true;  // SpQR's recipe keeps zeros unrounded ("round_zero=False")
-  int maxq() const { return (1 << bits) - 1; }
-};
-
-inline std::uint8_t encode(float w, grid_params p, int maxq) {
-  const float q = std::nearbyint(w / p.scale) + p.zero;
-  return static_cast<std::uint8_t>(std::clamp(q, 0.0f, static_cast<float>(maxq)));
-}
-inline float decode(int q, grid_params p) { return p.scale * (static_cast<float>(q) - p.zero); }
-inline float fake_quantize(float w, grid_params p, int maxq) { return decode(encode(w, p, maxq), p); }
 
 // Grid for the range [lo, hi] (lo <= 0 <= hi after widening), as GPTQ's Quantizer does.
 inline grid_params grid_for_range(float lo, float hi, const grid_spec& spec) {
@@ -80,14 +58,6 @@ inline grid_params grid_for_range(float lo, float hi, const grid_spec& spec) {
   p.zero = spec.round_stat(p.zero);
   return p;
 }
-
-// A strided run of weights: a group inside a row (stride 1 in a row-major matrix) or a column.
-struct weight_run {
-  const float* data;
-  index size;
-  index stride;
-  float operator[](index i) const { return data[i * stride]; }
-};
 
 // [min(w, 0), max(w, 0)]: the range every grid of a group covers.
 inline std::pair<float, float> range_with_zero(weight_run w) {
@@ -178,12 +148,22 @@ inline grid_params fit_range_zero(weight_run w, const grid_spec& spec, float nor
   return best;
 }
 
-// Fits a group with the ScaleSearch policy S (minmax, mse_clip<...> or mse_range_zero<...>).
-template <class S>
+// Fits a group with the ScaleSearch policy S: the policy's own fit() (minmax, mse_clip<...>,
+// mse_range_zero<...>, or a user's search: policy/scale_search.hpp).
+template <ScaleSearch S>
 grid_params fit_group(weight_run w, const grid_spec& spec) {
-  if constexpr (requires { S::searches_zero_point; }) return fit_range_zero(w, spec, S::norm, S::grid);
-  else if constexpr (S::searches) return fit_mse(w, spec, S::norm, S::grid, S::max_shrink);
-  else return fit_minmax(w, spec);
+  return S::fit(w, spec);
+}
+
+// The built-in searches' behaviour (declared with the tags, defined here with the grid).
+inline grid_params minmax::fit(weight_run w, const grid_spec& spec) { return fit_minmax(w, spec); }
+template <int N, int G, int S>
+grid_params mse_clip<N, G, S>::fit(weight_run w, const grid_spec& spec) {
+  return fit_mse(w, spec, norm, grid, max_shrink);
+}
+template <int N, int G>
+grid_params mse_range_zero<N, G>::fit(weight_run w, const grid_spec& spec) {
+  return fit_range_zero(w, spec, norm, grid);
 }
 
 }  // namespace lowbit
