@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 #include "lowbit/gptq.hpp"
 #include "lowbit/rtn.hpp"
@@ -84,3 +86,8 @@ TEST_CASE("policy: every built-in search has a name") {
   CHECK(std::string_view(lowbit::mse_clip<>::name) == "mse_clip");
   CHECK(std::string_view(lowbit::mse_range_zero<>::name) == "mse_range_zero");
 }
+
+// What quantize returns names its packed type (the type io::load_packed<PM> reads back).
+static_assert(std::is_same_v<decltype(lowbit::quantize<lowbit::rtn<lowbit::bits<3>, lowbit::group<lowbit::ic, 64>>>(
+                                 std::declval<const Eigen::MatrixXf&>()))::packed_type,
+                             lowbit::rtn<lowbit::bits<3>, lowbit::group<lowbit::ic, 64>>::packed_type>);

@@ -21,6 +21,7 @@ struct quant_report {
 
 template <PackedMatrix PM>
 struct quantized : PM {
+  using packed_type = PM;  // what io::save_packed / io::load_packed<PM> store and read back
   quant_report report;
   quantized() = default;
   quantized(PM m, quant_report r) : PM(std::move(m)), report(std::move(r)) {
