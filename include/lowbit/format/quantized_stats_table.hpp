@@ -36,7 +36,7 @@
 #include "lowbit/format/bitpack.hpp"
 #include "lowbit/format/half.hpp"
 #include "lowbit/format/stats_table.hpp"
-#include "lowbit/method/grid.hpp"
+#include "lowbit/core/grid_types.hpp"
 #include "lowbit/policy/stats.hpp"
 
 namespace lowbit::inline LOWBIT_ABI {

@@ -1,11 +1,11 @@
 #pragma once
 #include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // The user-facing kernels: lowbit::gemv / lowbit::gemm on a packed matrix. They check shapes
-// and hand the work to the backend chosen by backend traits (backend.hpp: cpu_simd for host
+// and hand the work to the backend chosen by backend traits (backend_traits.hpp: cpu_simd for host
 // memory, with run-time ISA dispatch in kernel/cpu/).
 #include <span>
 
-#include "lowbit/backend.hpp"
+#include "lowbit/kernel/backend_traits.hpp"
 #include "lowbit/core/error.hpp"
 
 namespace lowbit::inline LOWBIT_ABI {

@@ -1,9 +1,9 @@
 #pragma once
 #include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
-// The uniform quantization grid shared by every method: fitting (scale, zero) to a group of
-// weights (min/max, the GPTQ "mse" shrink search or OWQ's joint range × zero-point search),
-// encoding and decoding codes.
-// One routine, used by RTN, GPTQ, OWQ, SpQR, AdaDim and AWQ.
+// The range searches of the uniform quantization grid (the grid itself — value types,
+// encode/decode, the min/max fit — is core/grid_types.hpp): GPTQ's "mse" shrink search and
+// OWQ's joint range × zero-point search, and fit_group, which every method (RTN, GPTQ, OWQ,
+// SpQR, AdaDim, AWQ) calls with its ScaleSearch policy.
 //   asymmetric: scale = (max - min) / maxq, zero = round(-min / scale)
 //   symmetric:  scale = 2 max|w| / maxq,    zero = (maxq + 1) / 2
 //   q = clamp(round(w / scale) + zero, 0, maxq),  w_hat = scale * (q - zero)
@@ -20,59 +20,6 @@
 #include "lowbit/policy/scale_search.hpp"
 
 namespace lowbit::inline LOWBIT_ABI {
-
-
-// Grid for the range [lo, hi] (lo <= 0 <= hi after widening), as GPTQ's Quantizer does.
-inline grid_params grid_for_range(float lo, float hi, const grid_spec& spec) {
-  lo = std::min(lo, 0.0f);
-  hi = std::max(hi, 0.0f);
-  if (spec.symmetric) {
-    hi = std::max(-lo, hi);
-    if (lo < 0) lo = -hi;
-  }
-  if (lo == 0.0f && hi == 0.0f) {  // an all-zero group: any scale decodes it exactly
-    lo = -1.0f;
-    hi = 1.0f;
-  }
-  const int maxq = spec.maxq();
-  grid_params p;
-  float step = (hi - lo) / static_cast<float>(maxq);
-  if (!std::isfinite(step)) step = hi / static_cast<float>(maxq) - lo / static_cast<float>(maxq);  // hi - lo > FLT_MAX
-  p.scale = spec.round_stat(step);
-  // A step the storage cannot hold (fp16 stops at 65504) would dequantize to Inf/NaN: refuse it.
-  if (!std::isfinite(p.scale))
-    detail::fail("quantization grid: the weight range [", lo, ", ", hi, "] needs a step of ", step,
-                 ", more than the stats storage holds (fp16 stats stop at 65504); use fp32_stats");
-  if (!(p.scale > 0.0f) || !std::isfinite(p.scale)) {
-    // fp16 storage underflow (range < 6e-8 · maxq) or overflow: fall back to the smallest/largest
-    // representable positive scale instead of dividing by zero.
-    p.scale = spec.round_stat(p.scale > 0.0f ? std::numeric_limits<float>::max() : 6.0e-8f);
-    if (!(p.scale > 0.0f)) p.scale = 6.0e-8f;
-  }
-  if (spec.symmetric) {
-    p.zero = static_cast<float>(maxq + 1) / 2.0f;
-  } else {
-    const float z = -lo / p.scale;
-    p.zero = spec.round_zero ? std::nearbyint(z) : z;
-  }
-  p.zero = spec.round_stat(p.zero);
-  return p;
-}
-
-// [min(w, 0), max(w, 0)]: the range every grid of a group covers.
-inline std::pair<float, float> range_with_zero(weight_run w) {
-  float lo = 0.0f, hi = 0.0f;
-  for (index i = 0; i < w.size; ++i) {
-    lo = std::min(lo, w[i]);
-    hi = std::max(hi, w[i]);
-  }
-  return {lo, hi};
-}
-
-inline grid_params fit_minmax(weight_run w, const grid_spec& spec) {
-  const auto [lo, hi] = range_with_zero(w);
-  return grid_for_range(lo, hi, spec);
-}
 
 // |d|^norm, the searches' per-element error: in float (powf is several times cheaper than
 // pow and the searches only rank candidates); callers sum it in double.
@@ -155,8 +102,7 @@ grid_params fit_group(weight_run w, const grid_spec& spec) {
   return S::fit(w, spec);
 }
 
-// The built-in searches' behaviour (declared with the tags, defined here with the grid).
-inline grid_params minmax::fit(weight_run w, const grid_spec& spec) { return fit_minmax(w, spec); }
+// The searches' behaviour (declared with their tags in policy/scale_search.hpp).
 template <int N, int G, int S>
 grid_params mse_clip<N, G, S>::fit(weight_run w, const grid_spec& spec) {
   return fit_mse(w, spec, norm, grid, max_shrink);

@@ -18,7 +18,7 @@
 //   };
 //   lowbit::quantize<lowbit::rtn<lowbit::bits<3>, my_search>>(W);
 // fit() returns the group's grid for spec (bits, symmetry, spec.round_stat: the storage's
-// rounding, to apply to the scale); method/grid.hpp's grid_for_range, fit_minmax and
+// rounding, to apply to the scale); core/grid_types.hpp's grid_for_range, fit_minmax and
 // range_with_zero are the building blocks (examples/custom_search.cpp).
 #include <concepts>
 
@@ -29,7 +29,7 @@ namespace lowbit::inline LOWBIT_ABI {
 struct minmax {
   static constexpr const char* name = "minmax";
   static constexpr bool searches = false;
-  static inline grid_params fit(weight_run w, const grid_spec& spec);  // defined in method/grid.hpp
+  static grid_params fit(weight_run w, const grid_spec& spec) { return fit_minmax(w, spec); }
 };
 
 // The norm and the shrink limit are given in hundredths (mse_clip<240, 100, 80> is the
@@ -46,7 +46,7 @@ struct mse_clip {
   static constexpr float norm = static_cast<float>(NormHundredths) / 100.0f;
   static constexpr int grid = Grid;
   static constexpr float max_shrink = static_cast<float>(MaxShrinkPercent) / 100.0f;
-  static grid_params fit(weight_run w, const grid_spec& spec);
+  static grid_params fit(weight_run w, const grid_spec& spec);  // defined in method/grid.hpp
 };
 
 // OWQ's quantizer (owq/quant.py find_params, mse=True): steps s_i = (i / Grid) · range / maxq
@@ -66,7 +66,7 @@ struct mse_range_zero {
   static constexpr float norm = static_cast<float>(NormHundredths) / 100.0f;
   static constexpr int grid = Grid;
   static constexpr float max_shrink = 1.0f;  // the range runs down to 1 / Grid of the min/max one
-  static grid_params fit(weight_run w, const grid_spec& spec);
+  static grid_params fit(weight_run w, const grid_spec& spec);  // defined in method/grid.hpp
 };
 
 // What makes a type a search: a name, whether it is costly, and the fit() lowbit calls.

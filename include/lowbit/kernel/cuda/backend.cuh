@@ -1,6 +1,6 @@
 #pragma once
 #include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
-// backend_traits<cuda>: the CUDA backend beside backend_traits<cpu_simd> (lowbit/backend.hpp).
+// backend_traits<cuda>: the CUDA backend beside backend_traits<cpu_simd> (lowbit/kernel/backend_traits.hpp).
 // Include this header only in CUDA translation units (nvcc); CPU-only users never see it.
 //
 // The CUDA backend works on device memory: a packed matrix is uploaded once (repacked into

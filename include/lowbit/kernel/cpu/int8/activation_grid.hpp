@@ -8,7 +8,7 @@
 // Grid: unsigned codes q in [0, 2^b - 1], q = clamp(round(x / scale) + zero), x_hat =
 // scale * (q - zero), with
 //     scale = (hi - lo) / (2^b - 1),   zero = round(-lo / scale).
-// Unlike the weight grid (method/grid.hpp) the range is NOT widened to contain 0: a cluster
+// Unlike the weight grid (core/grid_types.hpp) the range is NOT widened to contain 0: a cluster
 // of LayerNorm outputs living in [2, 5] keeps all 2^b levels inside [2, 5] (the zero is then
 // simply an integer outside [0, 2^b - 1]). RPTQ's code uses scale = range / 2^b on a signed
 // grid, which clips the top of the range by one step; we use 2^b - 1 so both ends are codes.
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "lowbit/core/error.hpp"
-#include "lowbit/method/grid.hpp"
+#include "lowbit/core/grid_types.hpp"
 
 namespace lowbit::inline LOWBIT_ABI {
 

@@ -32,7 +32,7 @@
 #include "lowbit/format/packed_matrix.hpp"
 #include "lowbit/kernel/cpu/int8/activation_grid.hpp"
 #include "lowbit/kernel/cpu/int8/dot.hpp"
-#include "lowbit/method/grid.hpp"
+#include "lowbit/core/grid_types.hpp"
 
 namespace lowbit::inline LOWBIT_ABI {
 
