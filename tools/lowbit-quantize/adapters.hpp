@@ -2,6 +2,11 @@
 // What the method adapters (method_*.cpp) share: their declarations, for the registry
 // (methods.cpp), and the helpers several use: the Hessian of a job, the calibration windows
 // of the block-output searches, and the block around a group of linears.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "lowbit-quantize/formats.hpp"
@@ -23,6 +28,46 @@ inline hessian job_hessian(const group_job& job) {
   hessian H(job.X.rows());
   H.add_batch(job.X);
   return H;
+}
+
+// Layer dumps for offline checks against a float64 reference (scripts/reference/): with
+// LOWBIT_DUMP_DIR=dir, the GPTQ and AWQ adapters write, for the blocks listed in
+// LOWBIT_DUMP_BLOCKS (comma-separated, default "0"), the group's calibration inputs
+// X [in x tokens] (dir/blk<l>.<tap>.X.npy), each linear's float weights (blk<l>.<slot>.W.npy)
+// and the weights it multiplies by after quantization (blk<l>.<slot>.Q.npy), as .npy float32.
+// X is what the method saw: the sequential pass's inputs, earlier linears already quantized.
+inline bool dump_requested(index block) {
+  const char* dir = std::getenv("LOWBIT_DUMP_DIR");
+  if (dir == nullptr || *dir == '\0') return false;
+  const char* env = std::getenv("LOWBIT_DUMP_BLOCKS");
+  std::stringstream ss(env != nullptr && *env != '\0' ? env : "0");
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty() && std::atoll(item.c_str()) == block) return true;
+  return false;
+}
+inline void write_npy(const std::string& path, const Eigen::MatrixXf& M) {
+  std::string header = "{'descr': '<f4', 'fortran_order': True, 'shape': (" + std::to_string(M.rows()) + ", " +
+                       std::to_string(M.cols()) + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::ofstream f(path, std::ios::binary);
+  detail::require(static_cast<bool>(f), "LOWBIT_DUMP_DIR: cannot write ", path);
+  const unsigned short len = static_cast<unsigned short>(header.size());
+  f.write("\x93NUMPY\x01\x00", 8);
+  f.put(static_cast<char>(len & 0xff));
+  f.put(static_cast<char>(len >> 8));
+  f.write(header.data(), static_cast<std::streamsize>(header.size()));
+  f.write(reinterpret_cast<const char*>(M.data()), static_cast<std::streamsize>(M.size() * sizeof(float)));
+}
+inline void maybe_dump_job(const group_job& job, const std::vector<std::unique_ptr<linear>>& out) {
+  if (!dump_requested(job.block_index)) return;
+  static const char* taps[] = {"attn_in", "attn_out", "ffn_in", "ffn_act"};
+  const std::string base = std::string(std::getenv("LOWBIT_DUMP_DIR")) + "/blk" + std::to_string(job.block_index) + ".";
+  write_npy(base + taps[static_cast<int>(job.input)] + ".X.npy", job.X);
+  for (std::size_t i = 0; i < job.slots.size() && i < out.size(); ++i) {
+    write_npy(base + slot_name(job.slots[i]) + ".W.npy", job.W[i]);
+    write_npy(base + slot_name(job.slots[i]) + ".Q.npy", out[i]->weight());
+  }
 }
 
 // The first n_windows calibration windows of the job (block-output searches re-run a whole

@@ -26,6 +26,7 @@ method_fn awq_adapter(const method_options& o) {
           out.push_back(make_linear(std::move(q), o, std::move(inv)));
         }
       }
+      maybe_dump_job(job, out);
       return out;
     });
   };

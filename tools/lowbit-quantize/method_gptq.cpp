@@ -12,6 +12,7 @@ method_fn gptq_adapter(const method_options& o) {
     std::vector<std::unique_ptr<linear>> out;
     for (const auto& W : job.W)
       out.push_back(with_format(o, [&]<class B, class G>() { return make_linear(quantize<gptq<B, G>>(W, H), o); }));
+    maybe_dump_job(job, out);
     return out;
   };
 }
