@@ -2,6 +2,7 @@
 // float64 reference (kernel/cpu/reference.hpp), on awkward shapes: rows and columns that are
 // not multiples of 32, of the vector width or of the group size.
 #include <lowbit/kernel/cpu/reference.hpp>
+#include <lowbit/kernel/backend_traits.hpp>
 #include <lowbit/kernel/gemv.hpp>
 
 #include <cmath>
@@ -65,9 +66,15 @@ TEST_CASE("kernel: the ISA paths this machine runs") {
             << cpu::isa_name(cpu::active_table().id) << ")\n";
   REQUIRE(!tables.empty());
   CHECK(tables.front()->id == cpu::isa::generic);
-#if defined(LOWBIT_KERNELS_LIBRARY) && (defined(__x86_64__) || defined(__i386__))
-  // The library carries every x86 set: the best one the CPU runs must be there.
+#if defined(LOWBIT_KERNELS_LIBRARY) && (defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
+  // The library carries every x86 (or arm) set: the best one the CPU runs must be there.
   CHECK(tables.back()->id == cpu::detect_isa());
+#endif
+#if defined(__aarch64__)
+  // arm runs NEON (issue #21), never the portable loops, and says so.
+  const std::string_view active = backend_traits<cpu_simd>::isa();
+  CHECK((active == "neon" || active == "neon_dotprod"));
+  CHECK(cpu::family_of(cpu::detect_isa()) == cpu::isa_family::arm);
 #endif
 }
 
@@ -211,4 +218,23 @@ TEST_CASE("kernel: bad shapes are lowbit::errors naming the argument") {
   CHECK_THROWS_WITH(gemv(W, x, ys), Catch::Contains("y has 9 entries"));
   CHECK_THROWS_WITH(gemm(W, x, y, 0), Catch::Contains("m = 0"));
   CHECK_THROWS_WITH(gemm(W, x, y, 2), Catch::Contains("X has 40 entries"));
+}
+
+// issue #21: the arm levels are a family of their own; x86's "higher implies lower" holds
+// within each family only, and a cap is a level.
+TEST_CASE("kernel: ISA levels are per architecture family") {
+  using cpu::isa;
+  static_assert(cpu::isa_runs_on(isa::avx2, isa::avx512_vnni) && cpu::isa_runs_on(isa::avx512, isa::avx512_vnni));
+  static_assert(!cpu::isa_runs_on(isa::avx512, isa::avx2));
+  static_assert(cpu::isa_runs_on(isa::neon, isa::neon_dotprod) && !cpu::isa_runs_on(isa::neon_dotprod, isa::neon));
+  static_assert(!cpu::isa_runs_on(isa::neon, isa::avx512_vnni) && !cpu::isa_runs_on(isa::avx2, isa::neon_dotprod));
+  static_assert(cpu::isa_runs_on(isa::generic, isa::neon) && cpu::isa_runs_on(isa::generic, isa::avx2));
+  static_assert(cpu::isa_runs_on(isa::generic, isa::generic) && !cpu::isa_runs_on(isa::neon, isa::generic));
+  // Capping at each runnable set's own isa makes it the active one.
+  for (const cpu::kernel_table* K : cpu::runnable_tables()) {
+    cpu::set_max_isa(K->id);
+    CHECK(cpu::active_table().id == K->id);
+  }
+  cpu::set_max_isa(isa::avx512_vnni);  // the default: level 3 caps nothing on either family
+  CHECK(cpu::active_table().id == cpu::runnable_tables().back()->id);
 }

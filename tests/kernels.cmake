@@ -9,7 +9,8 @@ foreach(t kernel_gemv_test)
   endif()
 endforeach()
 
-if(EXISTS /proc/cpuinfo AND TARGET kernel_header_only_test)
+# (Not when cross-compiling: the configuring machine's /proc/cpuinfo says nothing about the target.)
+if(EXISTS /proc/cpuinfo AND TARGET kernel_header_only_test AND NOT CMAKE_CROSSCOMPILING)
   file(READ /proc/cpuinfo _lk_cpuinfo)
   if(_lk_cpuinfo MATCHES " avx2 " AND _lk_cpuinfo MATCHES " fma " AND _lk_cpuinfo MATCHES " f16c ")
     add_executable(kernel_header_only_avx2_test ${CMAKE_CURRENT_SOURCE_DIR}/kernel_header_only_test.cpp

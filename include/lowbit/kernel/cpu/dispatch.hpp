@@ -31,7 +31,8 @@ namespace library = kernel_interface::library;
 
 // The kernel set for ISA `i` if this build has it and this CPU runs it, else nullptr.
 inline const kernel_table* table_for(isa i) {
-  if (static_cast<int>(i) > static_cast<int>(detect_isa())) return nullptr;
+  static const isa best = detect_isa();  // cpuid / AT_HWCAP once
+  if (!isa_runs_on(i, best)) return nullptr;
 #if defined(LOWBIT_KERNELS_LIBRARY)
   return library::table(i);
 #else
@@ -49,13 +50,17 @@ inline std::vector<const kernel_table*> runnable_tables() {
   return out;
 }
 
-// Caps the ISA that active_table() picks (isa::generic forces the portable path).
+// Caps the ISA that active_table() picks (isa::generic forces the portable path). The cap is
+// a level (isa_level): on arm, set_max_isa(isa::avx2) and set_max_isa(isa::neon) both mean
+// "no dot-product instructions"; the default (avx512_vnni, level 3) caps nothing.
 inline void set_max_isa(isa cap) { shared::max_isa_cap.store(static_cast<int>(cap)); }
 
 // The best runnable kernel set under the cap.
 inline const kernel_table& active_table() {
-  for (int i = shared::max_isa_cap.load(); i > 0; --i)
-    if (const kernel_table* t = table_for(static_cast<isa>(i))) return *t;
+  const int cap = isa_level(static_cast<isa>(shared::max_isa_cap.load()));
+  for (int i = isa_count - 1; i > 0; --i)
+    if (isa_level(static_cast<isa>(i)) <= cap)
+      if (const kernel_table* t = table_for(static_cast<isa>(i))) return *t;
   return LOWBIT_KERNEL_NS::generic::table();
 }
 
@@ -73,6 +78,12 @@ const kernel_table& table_avx512();
 #if defined(LOWBIT_KERNELS_WITH_AVX512_VNNI)
 const kernel_table& table_avx512_vnni();
 #endif
+#if defined(LOWBIT_KERNELS_WITH_NEON)
+const kernel_table& table_neon();
+#endif
+#if defined(LOWBIT_KERNELS_WITH_NEON_DOTPROD)
+const kernel_table& table_neon_dotprod();
+#endif
 const kernel_table* table(isa i) {
   switch (i) {
 #if defined(LOWBIT_KERNELS_WITH_AVX2)
@@ -83,6 +94,12 @@ const kernel_table* table(isa i) {
 #endif
 #if defined(LOWBIT_KERNELS_WITH_AVX512_VNNI)
     case isa::avx512_vnni: return &table_avx512_vnni();
+#endif
+#if defined(LOWBIT_KERNELS_WITH_NEON)
+    case isa::neon: return &table_neon();
+#endif
+#if defined(LOWBIT_KERNELS_WITH_NEON_DOTPROD)
+    case isa::neon_dotprod: return &table_neon_dotprod();
 #endif
     case isa::generic: return &lowbit::kernel::cpu::LOWBIT_KERNEL_NS::generic::table();
     default: return nullptr;

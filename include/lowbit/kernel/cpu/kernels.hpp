@@ -4,10 +4,12 @@
 // and dot them with fp32 or int8 activations, plus the fp16 dot products of the outlier
 // stores. Written once; the ISA is the one this translation unit is compiled for:
 //   * `generic`: portable C++ (always compiled);
-//   * `native`:  AVX2+FMA+F16C or AVX-512 (F/BW/DQ/VL, + VNNI when enabled), the float
-//                arithmetic through xsimd's batch<float, xsimd::default_arch>, the byte
-//                unpacking and int8 dot products through intrinsics (xsimd 8.1 has no
-//                byte shuffles or vpdpbusd).
+//   * `native`:  AVX2+FMA+F16C or AVX-512 (F/BW/DQ/VL, + VNNI when enabled), or aarch64
+//                NEON (+ the dot-product extension when enabled), the float arithmetic
+//                through xsimd's batch<float, xsimd::default_arch> (one driver for both
+//                architectures), the byte unpacking, fp16 conversions and int8 dot
+//                products through intrinsics (xsimd 8.1 has no byte shuffles, vpdpbusd
+//                or sdot).
 //
 // ODR safety (Highway's lesson): every function here lives in a namespace named after the
 // ISA the TU is compiled for (LOWBIT_KERNEL_NS), and calls no non-template inline function
@@ -32,6 +34,16 @@
 #endif
 #else
 #define LOWBIT_KERNEL_NS built_for_avx2
+#endif
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#define LOWBIT_KERNEL_NEON 1
+#include <arm_neon.h>
+#include <xsimd/xsimd.hpp>
+#if defined(__ARM_FEATURE_DOTPROD)
+#define LOWBIT_KERNEL_DOTPROD 1
+#define LOWBIT_KERNEL_NS built_for_neon_dotprod
+#else
+#define LOWBIT_KERNEL_NS built_for_neon
 #endif
 #else
 #define LOWBIT_KERNEL_NS built_for_generic
@@ -157,9 +169,9 @@ inline const kernel_table& table() {
 
 }  // namespace generic
 
-#if defined(LOWBIT_KERNEL_X86)
+#if defined(LOWBIT_KERNEL_X86) || defined(LOWBIT_KERNEL_NEON)
 // ============================================================================================
-// native: AVX2 (8 float lanes) or AVX-512 (16 float lanes)
+// native: AVX2 (8 float lanes), AVX-512 (16 float lanes) or NEON (4 float lanes)
 // ============================================================================================
 // GCC 12 reports the deliberately undefined upper lanes inside its own AVX-512 conversion
 // intrinsics (_mm512_undefined_*) as (maybe-)uninitialized.
@@ -176,7 +188,11 @@ inline constexpr int lanes = static_cast<int>(fbatch::size);
 inline constexpr int per_block = 32 / lanes;  // float batches per 32-code block
 
 inline constexpr isa id() {
-#if defined(LOWBIT_KERNEL_VNNI)
+#if defined(LOWBIT_KERNEL_DOTPROD)
+  return isa::neon_dotprod;
+#elif defined(LOWBIT_KERNEL_NEON)
+  return isa::neon;
+#elif defined(LOWBIT_KERNEL_VNNI)
   return isa::avx512_vnni;
 #elif defined(LOWBIT_KERNEL_AVX512)
   return isa::avx512;
@@ -196,6 +212,7 @@ inline std::uint64_t load_u64(const std::uint8_t* p) {
   return v;
 }
 
+#if defined(LOWBIT_KERNEL_X86)
 // 16 bits → 16 bytes, byte j = 4 if bit j is set (the third bit plane of 3-bit codes).
 inline __m128i plane2_bytes(std::uint32_t bits16) {
 #if defined(LOWBIT_KERNEL_AVX512)
@@ -247,6 +264,56 @@ inline void decode_f32(const std::uint8_t* p, fbatch* w) {
   w[3] = fbatch(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))));
 #endif
 }
+
+#endif  // LOWBIT_KERNEL_X86 (block decode)
+
+#if defined(LOWBIT_KERNEL_NEON)
+// 16 bits → 16 bytes, byte j = 4 if bit j is set (the third bit plane of 3-bit codes).
+inline uint8x16_t plane2_bytes(std::uint32_t bits16) {
+  const uint8x16_t t = vcombine_u8(vdup_n_u8(static_cast<std::uint8_t>(bits16)), vdup_n_u8(static_cast<std::uint8_t>(bits16 >> 8)));
+  static constexpr std::uint8_t sel_bytes[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  return vandq_u8(vtstq_u8(t, vld1q_u8(sel_bytes)), vdupq_n_u8(4));
+}
+
+// A 32-code block as bytes: lo = codes 0..15, hi = codes 16..31 (bitpack.hpp's layouts).
+template <int Bits>
+inline void block_bytes(const std::uint8_t* p, uint8x16_t& lo, uint8x16_t& hi) {
+  if constexpr (Bits == 8) {
+    lo = vld1q_u8(p);
+    hi = vld1q_u8(p + 16);
+  } else if constexpr (Bits == 4) {
+    const uint8x16_t v = vld1q_u8(p);
+    lo = vandq_u8(v, vdupq_n_u8(0x0F));
+    hi = vshrq_n_u8(v, 4);
+  } else {
+    // 2-bit planes: code i + 8k is bits 2k..2k+1 of byte i (i < 8).
+    const uint8x8_t v = vld1_u8(p), m = vdup_n_u8(3);
+    lo = vcombine_u8(vand_u8(v, m), vand_u8(vshr_n_u8(v, 2), m));
+    hi = vcombine_u8(vand_u8(vshr_n_u8(v, 4), m), vshr_n_u8(v, 6));
+    if constexpr (Bits == 3) {
+      const std::uint32_t h = load_u32(p + 8);
+      lo = vorrq_u8(lo, plane2_bytes(h & 0xFFFFu));
+      hi = vorrq_u8(hi, plane2_bytes(h >> 16));
+    }
+  }
+}
+
+inline void bytes_f32(uint8x16_t v, fbatch* w) {
+  const uint16x8_t l = vmovl_u8(vget_low_u8(v)), h = vmovl_high_u8(v);
+  w[0] = fbatch(vcvtq_f32_u32(vmovl_u16(vget_low_u16(l))));
+  w[1] = fbatch(vcvtq_f32_u32(vmovl_high_u16(l)));
+  w[2] = fbatch(vcvtq_f32_u32(vmovl_u16(vget_low_u16(h))));
+  w[3] = fbatch(vcvtq_f32_u32(vmovl_high_u16(h)));
+}
+
+template <int Bits>
+inline void decode_f32(const std::uint8_t* p, fbatch* w) {
+  uint8x16_t lo, hi;
+  block_bytes<Bits>(p, lo, hi);
+  bytes_f32(lo, w);
+  bytes_f32(hi, w + 4);
+}
+#endif  // LOWBIT_KERNEL_NEON
 
 // How a kernel scales codes (f32_rows_args): not at all (per-IC), dequantized in registers
 // per 16-code segment (w = s q + c), or per group of whole blocks (s applied to the group's
@@ -350,6 +417,7 @@ inline void f32_rows(const f32_rows_args& a) {
   }
 }
 
+#if defined(LOWBIT_KERNEL_X86)
 inline float dot_f16(const std::uint16_t* w, const float* x, index n) {
   fbatch a0(0.0f), a1(0.0f);
   index j = 0;
@@ -597,6 +665,143 @@ inline void i8_rows(const i8_rows_args& a) {
   }
 }
 
+#endif  // LOWBIT_KERNEL_X86 (fp16 and int8)
+
+#if defined(LOWBIT_KERNEL_NEON)
+// ---- fp16: ARMv8-A converts half <-> float in its base ISA (fcvtl) ----
+inline float32x4_t half4(const std::uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+
+inline float dot_f16(const std::uint16_t* w, const float* x, index n) {
+  float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+  index j = 0;
+  for (; j + 16 <= n; j += 16) {
+    a0 = vfmaq_f32(a0, half4(w + j), vld1q_f32(x + j));
+    a1 = vfmaq_f32(a1, half4(w + j + 4), vld1q_f32(x + j + 4));
+    a2 = vfmaq_f32(a2, half4(w + j + 8), vld1q_f32(x + j + 8));
+    a3 = vfmaq_f32(a3, half4(w + j + 12), vld1q_f32(x + j + 12));
+  }
+  for (; j + 4 <= n; j += 4) a0 = vfmaq_f32(a0, half4(w + j), vld1q_f32(x + j));
+  float acc = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+  for (; j < n; ++j) acc += generic::half_to_float(w[j]) * x[j];
+  return acc;
+}
+
+// No gather on NEON: four x values are loaded one by one into a vector.
+inline float sparse_dot(const std::uint16_t* v, const std::uint16_t* cols, index n, const float* x) {
+  float32x4_t acc = vdupq_n_f32(0.0f);
+  index j = 0;
+  for (; j + 4 <= n; j += 4) {
+    float32x4_t xv = vdupq_n_f32(x[cols[j]]);
+    xv = vsetq_lane_f32(x[cols[j + 1]], xv, 1);
+    xv = vsetq_lane_f32(x[cols[j + 2]], xv, 2);
+    xv = vsetq_lane_f32(x[cols[j + 3]], xv, 3);
+    acc = vfmaq_f32(acc, half4(v + j), xv);
+  }
+  float r = vaddvq_f32(acc);
+  for (; j < n; ++j) r += generic::half_to_float(v[j]) * x[cols[j]];
+  return r;
+}
+
+inline void f16_to_f32(const std::uint16_t* in, float* out, index n) {
+  index j = 0;
+  for (; j + 4 <= n; j += 4) vst1q_f32(out + j, half4(in + j));
+  for (; j < n; ++j) out[j] = generic::half_to_float(in[j]);
+}
+
+// ---- int8 activations: 32 u8 codes x 32 s8 activations per block, exact int32 sums ----
+// dotprod: sdot sums four s8 x s8 products per int32 lane. Codes of up to 7 bits are s8 as
+// they are; 8-bit codes go in as q - 128 (q ^ 0x80), and 128 * sum(x) is added back (the sum
+// by one more sdot against ones). Plain NEON: smull (s8 x s8 -> s16, |q x| <= 128 * 128) and
+// sadalp (pairs into int32), with the same q - 128 form for 8 bits. The integer sum of an
+// x-block is reduced exactly and scaled as the generic kernel does (acc += f * float(dot),
+// one rounding each), so this path returns the generic path's floats bit for bit.
+inline constexpr unsigned i8_widths = 0x11Cu;  // 2, 3, 4, 8 bits
+
+inline int32x4_t dot_s8x16(int32x4_t acc, int8x16_t q, int8x16_t x) {
+#if defined(LOWBIT_KERNEL_DOTPROD)
+  return vdotq_s32(acc, q, x);
+#else
+  acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(q), vget_low_s8(x)));
+  return vpadalq_s16(acc, vmull_high_s8(q, x));
+#endif
+}
+
+// sum(x) of 16 activations, accumulated per int32 lane.
+inline int32x4_t sum_s8x16(int32x4_t acc, int8x16_t x) {
+#if defined(LOWBIT_KERNEL_DOTPROD)
+  return vdotq_s32(acc, vdupq_n_s8(1), x);
+#else
+  return vpadalq_s16(acc, vpaddlq_s8(x));
+#endif
+}
+
+template <int Bits, int M>
+inline void row_i8(const std::uint8_t* row, const i8_rows_args& a, const float* s, index i0, float* out) {
+  constexpr std::size_t bpb = 4 * Bits;
+  const index bpx = index{1} << a.xblock_shift;
+  float facc[M];
+  for (int i = 0; i < M; ++i) facc[i] = 0.0f;
+  const int8x16_t flip = vdupq_n_s8(Bits == 8 ? -128 : 0);
+  for (index b0 = 0, xb = 0; b0 < a.blocks; b0 += bpx, ++xb) {
+    const index b1 = b0 + bpx < a.blocks ? b0 + bpx : a.blocks;
+    int32x4_t iacc[M][2], xsum[M];
+    for (int i = 0; i < M; ++i) iacc[i][0] = iacc[i][1] = xsum[i] = vdupq_n_s32(0);
+    for (index b = b0; b < b1; ++b) {
+      uint8x16_t lo, hi;
+      block_bytes<Bits>(row + static_cast<std::size_t>(b) * bpb, lo, hi);
+      const int8x16_t ql = veorq_s8(vreinterpretq_s8_u8(lo), flip), qh = veorq_s8(vreinterpretq_s8_u8(hi), flip);
+      for (int i = 0; i < M; ++i) {
+        const std::int8_t* xq = a.xq + (i0 + i) * a.ldxq + 32 * b;
+        const int8x16_t xl = vld1q_s8(xq), xh = vld1q_s8(xq + 16);
+        iacc[i][0] = dot_s8x16(iacc[i][0], ql, xl);
+        iacc[i][1] = dot_s8x16(iacc[i][1], qh, xh);
+        if constexpr (Bits == 8) xsum[i] = sum_s8x16(sum_s8x16(xsum[i], xl), xh);
+      }
+    }
+    const float sg = s ? s[xb >> a.group_shift] : 1.0f;
+    for (int i = 0; i < M; ++i) {
+      std::int32_t dot = vaddvq_s32(vaddq_s32(iacc[i][0], iacc[i][1]));
+      if constexpr (Bits == 8) dot += 128 * vaddvq_s32(xsum[i]);
+      // As generic::i8_rows: f = xscale * s, then acc += f * dot (two roundings, no fma).
+      float f = a.xscale[(i0 + i) * a.ldxs + xb];
+      if (s) f *= sg;
+      const float term = f * static_cast<float>(dot);
+      facc[i] += term;
+    }
+  }
+  for (int i = 0; i < M; ++i) out[i] = facc[i];
+}
+
+template <int Bits>
+inline void i8_rows_t(const i8_rows_args& a) {
+  constexpr int tile = 4;
+  float out[tile];
+  for (index r = 0; r < a.rows; ++r) {
+    const std::uint8_t* row = a.codes + static_cast<std::size_t>(r) * a.row_bytes;
+    const float* s = a.s ? a.s + r * a.ld_stats : nullptr;
+    for (index i0 = 0; i0 < a.m; i0 += tile) {
+      const index mt = a.m - i0 < tile ? a.m - i0 : tile;
+      switch (mt) {
+        case 1: row_i8<Bits, 1>(row, a, s, i0, out); break;
+        case 2: row_i8<Bits, 2>(row, a, s, i0, out); break;
+        case 3: row_i8<Bits, 3>(row, a, s, i0, out); break;
+        default: row_i8<Bits, 4>(row, a, s, i0, out); break;
+      }
+      for (index i = 0; i < mt; ++i) a.y[(i0 + i) * a.ldy + r] = out[i];
+    }
+  }
+}
+
+inline void i8_rows(const i8_rows_args& a) {
+  switch (a.bits) {
+    case 2: i8_rows_t<2>(a); return;
+    case 3: i8_rows_t<3>(a); return;
+    case 4: i8_rows_t<4>(a); return;
+    default: i8_rows_t<8>(a); return;
+  }
+}
+#endif  // LOWBIT_KERNEL_NEON
+
 inline const kernel_table& table() {
   static const kernel_table t{id(), &f32_rows, &dot_f16, &sparse_dot, &f16_to_f32, &i8_rows, i8_widths};
   return t;
@@ -606,11 +811,11 @@ inline const kernel_table& table() {
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
-#endif  // LOWBIT_KERNEL_X86
+#endif  // LOWBIT_KERNEL_X86 || LOWBIT_KERNEL_NEON
 
 // The best kernel set this TU's flags allow.
 inline const kernel_table& compiled_table() {
-#if defined(LOWBIT_KERNEL_X86)
+#if defined(LOWBIT_KERNEL_X86) || defined(LOWBIT_KERNEL_NEON)
   return native::table();
 #else
   return generic::table();

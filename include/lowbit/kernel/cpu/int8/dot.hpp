@@ -40,6 +40,9 @@
 #if LOWBIT_INT8_X86
 #include <immintrin.h>
 #endif
+#if LOWBIT_INT8_NEON
+#include <arm_neon.h>
+#endif
 
 namespace lowbit::inline LOWBIT_ABI::kernel::int8 {
 
@@ -296,6 +299,135 @@ LOWBIT_VNNI_TARGET inline void dot_rows_vnni(const dot_args& A, index r0, index 
 
 #endif  // LOWBIT_INT8_X86
 
+#if LOWBIT_INT8_NEON
+// ---- aarch64 ----
+// neon: every product widened to int16 (u8 weight, s8 activation) and multiply-accumulated
+// into int32 (smlal): exact for any codes. neon_dotprod: sdot on s8 x s8; nibble weights
+// (<= 15) are s8 as they are, u8 weights go in as w - 128 (w ^ 0x80) and 128 * sum(a) is
+// added back, the segment's sum(a) taken once (one sdot against ones) for all 4 rows. Both
+// are exact, so every path returns the scalar path's integers, and combine_rows (scalar on
+// arm: std::fma in double, the same roundings as every other path) the same floats.
+#if defined(__clang__)
+#define LOWBIT_DOTPROD_TARGET __attribute__((target("dotprod")))
+#else
+#define LOWBIT_DOTPROD_TARGET __attribute__((target("arch=armv8.2-a+dotprod")))  // as arm_neon.h wraps vdotq
+#endif
+
+// acc += w[0..16) * a[0..16) (u8 x s8), widened.
+inline int32x4_t mac16_neon(int32x4_t acc, uint8x16_t w, int16x8_t a_lo, int16x8_t a_hi) {
+  const int16x8_t wl = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(w))), wh = vreinterpretq_s16_u16(vmovl_high_u8(w));
+  acc = vmlal_s16(acc, vget_low_s16(wl), vget_low_s16(a_lo));
+  acc = vmlal_high_s16(acc, wl, a_lo);
+  acc = vmlal_s16(acc, vget_low_s16(wh), vget_low_s16(a_hi));
+  return vmlal_high_s16(acc, wh, a_hi);
+}
+
+template <int R>
+inline void dot_block_neon(const dot_args& A, index r, std::int32_t* out) {
+  const std::uint8_t* p[R];
+  const uint8x16_t mask = vdupq_n_u8(0x0F);
+  auto mac = [](int32x4_t* acc, int i, uint8x16_t w, int8x16_t a) {
+    acc[i] = mac16_neon(acc[i], w, vmovl_s8(vget_low_s8(a)), vmovl_high_s8(a));
+  };
+  for (index s = 0; s < A.nseg; ++s) {
+    int32x4_t acc[R];
+    for (int i = 0; i < R; ++i) acc[i] = vdupq_n_s32(0);
+    const index b = A.seg_begin[s], e = A.seg_begin[s + 1];
+    for (int i = 0; i < R; ++i) p[i] = A.segment(r + i, s);
+    if (A.nibbles) {
+      const index full = b + (e - b) / 64 * 64;
+      index j = b;
+      for (; j < full; j += 64) {
+        const int8x16_t a0 = vld1q_s8(A.act + j), a1 = vld1q_s8(A.act + j + 16), a2 = vld1q_s8(A.act + j + 32),
+                        a3 = vld1q_s8(A.act + j + 48);
+        for (int i = 0; i < R; ++i) {
+          const uint8x16_t v0 = vld1q_u8(p[i] + (j - b) / 2), v1 = vld1q_u8(p[i] + (j - b) / 2 + 16);
+          mac(acc, i, vandq_u8(v0, mask), a0);
+          mac(acc, i, vandq_u8(v1, mask), a1);
+          mac(acc, i, vshrq_n_u8(v0, 4), a2);
+          mac(acc, i, vshrq_n_u8(v1, 4), a3);
+        }
+      }
+      if (j < e) {
+        const int8x16_t a0 = vld1q_s8(A.act + j), a1 = vld1q_s8(A.act + j + 16);
+        for (int i = 0; i < R; ++i) {
+          const uint8x16_t v = vld1q_u8(p[i] + (j - b) / 2);
+          mac(acc, i, vandq_u8(v, mask), a0);
+          mac(acc, i, vshrq_n_u8(v, 4), a1);
+        }
+      }
+    } else {
+      for (index j = b; j < e; j += 16) {
+        const int8x16_t a0 = vld1q_s8(A.act + j);
+        for (int i = 0; i < R; ++i) mac(acc, i, vld1q_u8(p[i] + (j - b)), a0);
+      }
+    }
+    for (int i = 0; i < R; ++i) out[s * row_block + i] = vaddvq_s32(acc[i]);
+  }
+}
+
+inline void dot_rows_neon(const dot_args& A, index r0, index r1, std::int32_t* out) {
+  index r = r0;
+  for (; r + row_block <= r1; r += row_block) dot_block_neon<4>(A, r, out + blocked(r - r0, 0, A.nseg));
+  for (; r < r1; ++r) dot_block_neon<1>(A, r, out + blocked(r - r0, 0, A.nseg));
+}
+
+template <int R>
+LOWBIT_DOTPROD_TARGET inline void dot_block_dotprod(const dot_args& A, index r, std::int32_t* out) {
+  const std::uint8_t* p[R];
+  const uint8x16_t mask = vdupq_n_u8(0x0F), flip = vdupq_n_u8(0x80);
+  const int8x16_t ones = vdupq_n_s8(1);
+  for (index s = 0; s < A.nseg; ++s) {
+    int32x4_t acc[R][2];
+    for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = vdupq_n_s32(0);
+    const index b = A.seg_begin[s], e = A.seg_begin[s + 1];
+    for (int i = 0; i < R; ++i) p[i] = A.segment(r + i, s);
+    std::int32_t bias = 0;
+    if (A.nibbles) {
+      const index full = b + (e - b) / 64 * 64;
+      index j = b;
+      for (; j < full; j += 64) {
+        const int8x16_t a0 = vld1q_s8(A.act + j), a1 = vld1q_s8(A.act + j + 16), a2 = vld1q_s8(A.act + j + 32),
+                        a3 = vld1q_s8(A.act + j + 48);
+        for (int i = 0; i < R; ++i) {
+          const uint8x16_t v0 = vld1q_u8(p[i] + (j - b) / 2), v1 = vld1q_u8(p[i] + (j - b) / 2 + 16);
+          acc[i][0] = vdotq_s32(acc[i][0], vreinterpretq_s8_u8(vandq_u8(v0, mask)), a0);
+          acc[i][1] = vdotq_s32(acc[i][1], vreinterpretq_s8_u8(vandq_u8(v1, mask)), a1);
+          acc[i][0] = vdotq_s32(acc[i][0], vreinterpretq_s8_u8(vshrq_n_u8(v0, 4)), a2);
+          acc[i][1] = vdotq_s32(acc[i][1], vreinterpretq_s8_u8(vshrq_n_u8(v1, 4)), a3);
+        }
+      }
+      if (j < e) {
+        const int8x16_t a0 = vld1q_s8(A.act + j), a1 = vld1q_s8(A.act + j + 16);
+        for (int i = 0; i < R; ++i) {
+          const uint8x16_t v = vld1q_u8(p[i] + (j - b) / 2);
+          acc[i][0] = vdotq_s32(acc[i][0], vreinterpretq_s8_u8(vandq_u8(v, mask)), a0);
+          acc[i][1] = vdotq_s32(acc[i][1], vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), a1);
+        }
+      }
+    } else {
+      int32x4_t asum = vdupq_n_s32(0);
+      for (index j = b; j < e; j += 32) {
+        const int8x16_t a0 = vld1q_s8(A.act + j), a1 = vld1q_s8(A.act + j + 16);
+        asum = vdotq_s32(vdotq_s32(asum, ones, a0), ones, a1);
+        for (int i = 0; i < R; ++i) {
+          acc[i][0] = vdotq_s32(acc[i][0], vreinterpretq_s8_u8(veorq_u8(vld1q_u8(p[i] + (j - b)), flip)), a0);
+          acc[i][1] = vdotq_s32(acc[i][1], vreinterpretq_s8_u8(veorq_u8(vld1q_u8(p[i] + (j - b) + 16), flip)), a1);
+        }
+      }
+      bias = 128 * vaddvq_s32(asum);
+    }
+    for (int i = 0; i < R; ++i) out[s * row_block + i] = vaddvq_s32(vaddq_s32(acc[i][0], acc[i][1])) + bias;
+  }
+}
+
+LOWBIT_DOTPROD_TARGET inline void dot_rows_dotprod(const dot_args& A, index r0, index r1, std::int32_t* out) {
+  index r = r0;
+  for (; r + row_block <= r1; r += row_block) dot_block_dotprod<4>(A, r, out + blocked(r - r0, 0, A.nseg));
+  for (; r < r1; ++r) dot_block_dotprod<1>(A, r, out + blocked(r - r0, 0, A.nseg));
+}
+#endif  // LOWBIT_INT8_NEON
+
 // Dispatch to one (already resolved, available) path. r0 must be a multiple of row_block;
 // out holds ceil((r1 - r0) / 4) * 4 * nseg entries.
 inline void dot_rows(int8_isa isa, const dot_args& A, index r0, index r1, std::int32_t* out) {
@@ -303,13 +435,17 @@ inline void dot_rows(int8_isa isa, const dot_args& A, index r0, index r1, std::i
   if (isa == int8_isa::avx512_vnni) return dot_rows_vnni(A, r0, r1, out);
   if (isa == int8_isa::avx2) return dot_rows_avx2(A, r0, r1, out);
 #endif
+#if LOWBIT_INT8_NEON
+  if (isa == int8_isa::neon_dotprod) return dot_rows_dotprod(A, r0, r1, out);
+  if (isa == int8_isa::neon) return dot_rows_neon(A, r0, r1, out);
+#endif
   (void)isa;
   dot_rows_scalar(A, r0, r1, out);
 }
 
 inline void combine_rows(int8_isa isa, const combine_args& C, index n, const std::int32_t* dots, float* y) {
 #if LOWBIT_INT8_X86
-  if (isa != int8_isa::scalar) return combine_rows_avx2(C, n, dots, y);
+  if (isa == int8_isa::avx2 || isa == int8_isa::avx512_vnni) return combine_rows_avx2(C, n, dots, y);
 #endif
   (void)isa;
   combine_rows_scalar(C, n, dots, y);
