@@ -14,6 +14,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -28,6 +29,7 @@
 #include "lowbit-quantize/model_file.hpp"
 #include "lowbit-quantize/output_guard.hpp"
 #include "lowbit-quantize/text.hpp"
+#include "model/hf_checkpoint.hpp"
 #include "model/perplexity.hpp"
 #include "model/sequential.hpp"
 
@@ -63,7 +65,9 @@ struct cli_args {
 
 const char* usage =
     "usage: lowbit-quantize [options]\n"
-    "  --model FILE         GGUF model, llama architecture (default: assets/SmolLM2-135M-Instruct.Q4_1.gguf)\n"
+    "  --model FILE|DIR     GGUF model (llama architecture) or a Hugging Face folder (config.json,\n"
+    "                       model.safetensors or shards, tokenizer.json; Llama/Mistral/Qwen2/Qwen3)\n"
+    "                       (default: assets/SmolLM2-135M-Instruct.Q4_1.gguf)\n"
     "  --method NAME        rtn | gptq | awq | owq | spqr | adadim-rtn | adadim-gptq (default rtn)\n"
     "  --bits B             2, 3, 4 or 8 (default 4)\n"
     "  --group G            group size 32, 64, 128, 256, or 0 = per channel (default 128;\n"
@@ -310,17 +314,9 @@ struct run_result {
   lowbit::axis group_axis = lowbit::axis::oc;
   std::vector<lt::layer_report> layers;
   double avg_bits = 0, linear_mb = 0, model_mb = 0, quant_seconds = 0;
+  bool calibration_free = false;  // the method read no calibration data (RTN)
   lt::perplexity_result ppl;
   std::string label() const { return row_label(method, bits, group, group_axis); }
-};
-
-struct session {
-  cli_args args;
-  lowbit::io::gguf_file file;
-  std::vector<std::int32_t> calib, eval;
-  lt::perplexity_result float_ppl;
-  double float_linear_mb = 0;  // the block linears in fp32
-  std::string model_hash{}, calib_hash{}, eval_hash{};  // --sweep: the inputs' contents (protocol_text)
 };
 
 // CRC-32C and size of a file's contents, "crc32c:<hex> bytes:<n>": what a sweep resumes on.
@@ -329,7 +325,55 @@ std::string content_hash(const std::string& path) {
   return "crc32c:" + lowbit::io::crc32c_hex(lowbit::io::crc32c(fb->bytes())) + " bytes:" + std::to_string(fb->bytes().size());
 }
 
-lt::llama_model load_model(const session& s) { return lt::llama_model::from_gguf(s.file); }
+// What --model names: a GGUF file, or a Hugging Face folder (config.json, model.safetensors
+// or its shards, tokenizer.json; tools/model/hf_checkpoint.hpp). Opened once; the float
+// model is materialised from it whenever a run needs a fresh copy.
+class model_source {
+ public:
+  static model_source open(const std::string& path) {
+    model_source m;
+    if (lt::is_hf_folder(path)) {
+      m.hf_.emplace(lt::hf_checkpoint::open(path));
+      m.tokenizer_.emplace(m.hf_->load_tokenizer());
+    } else {
+      m.gguf_.emplace(lowbit::io::gguf_file::open(path));
+    }
+    return m;
+  }
+  lt::llama_model load() const { return gguf_ ? lt::llama_model::from_gguf(*gguf_) : hf_->load_model(); }
+  std::vector<std::int32_t> tokens(const std::string& path, const char* what) const {
+    return gguf_ ? lt::load_tokens(*gguf_, path, what) : lt::load_tokens(*tokenizer_, path, what);
+  }
+  bool tied() const { return gguf_ ? gguf_->find("output.weight") == nullptr : hf_->tied(); }
+  long long n_layer() const {
+    return gguf_ ? static_cast<long long>(gguf_->get_uint("llama.block_count")) : static_cast<long long>(hf_->config().n_layer);
+  }
+  // The contents a sweep resumes on: the GGUF file, or the folder's config, tokenizer and shards.
+  std::string content_hash(const std::string& path) const {
+    if (gguf_) return ::content_hash(path);
+    std::string h;
+    for (const std::string& f : std::vector<std::string>{"config.json", "tokenizer.json"})
+      h += f + " " + ::content_hash((hf_->dir() / f).string()) + "; ";
+    for (const std::string& f : hf_->shard_files()) h += f + " " + ::content_hash((hf_->dir() / f).string()) + "; ";
+    return h;
+  }
+
+ private:
+  std::optional<lowbit::io::gguf_file> gguf_;
+  std::optional<lt::hf_checkpoint> hf_;
+  std::optional<lowbit::io::bpe_tokenizer> tokenizer_;
+};
+
+struct session {
+  cli_args args;
+  model_source source;
+  std::vector<std::int32_t> calib, eval;
+  lt::perplexity_result float_ppl;
+  double float_linear_mb = 0;  // the block linears in fp32
+  std::string model_hash{}, calib_hash{}, eval_hash{};  // --sweep: the inputs' contents (protocol_text)
+};
+
+lt::llama_model load_model(const session& s) { return s.source.load(); }
 
 // Exact storage of the block linears, and of the whole model as stored.
 void measure(const session& s, const lt::llama_model& m, run_result& r) {
@@ -346,7 +390,7 @@ void measure(const session& s, const lt::llama_model& m, run_result& r) {
   // Whole model as stored: quantized linears + fp16 embedding (tied head) + fp32 norms.
   const double norms = static_cast<double>(m.cfg.n_embd) * static_cast<double>(2 * m.cfg.n_layer + 1) * 4.0;
   const double embd = static_cast<double>(m.tok_embd.size()) * 2.0;
-  const bool tied = s.file.find("output.weight") == nullptr;
+  const bool tied = s.source.tied();
   r.model_mb = (bytes + embd * (tied ? 1 : 2) + norms) / 1e6;
 }
 
@@ -402,8 +446,23 @@ run_result quantize_and_eval(session& s, const variant& v) {
   so.held_out_windows = s.args.held_out;
   so.progress = !s.args.quiet;
   const auto t0 = std::chrono::steady_clock::now();
-  r.layers = lt::quantize_sequential(m, s.calib, method, so);
-  r.quant_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (lt::uses_calibration(v.method)) {
+    r.layers = lt::quantize_sequential(m, s.calib, method, so);
+    r.quant_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } else {
+    // A method that reads no calibration data (RTN) runs no calibration forward passes: the
+    // model goes through only the windows the layer-error report is measured on (the
+    // held-out ones), and the quantization time is the method's own.
+    const std::size_t T = static_cast<std::size_t>(s.args.ctx);
+    const std::size_t windows = s.calib.size() / T;
+    const std::size_t report = s.args.held_out > 0 ? static_cast<std::size_t>(s.args.held_out) : std::min<std::size_t>(windows, 4);
+    const std::vector<std::int32_t> tail(s.calib.end() - static_cast<std::ptrdiff_t>(report * T), s.calib.end());
+    so.held_out_windows = 0;  // the method sees no data; the errors are measured on `tail`
+    r.layers = lt::quantize_sequential(m, tail, method, so);
+    r.quant_seconds = 0.0;
+    for (const auto& l : r.layers) r.quant_seconds += l.seconds;
+    r.calibration_free = true;
+  }
   measure(s, m, r);
   if (!s.args.out.empty()) write_and_verify(s, m, v);
   r.ppl = lt::perplexity(m, s.eval, s.args.ctx, s.args.eval_tokens, "ppl quant ", !s.args.quiet);
@@ -485,9 +544,12 @@ void print_report(const session& s, const run_result& r) {
     std::printf("\n");
   }
   std::printf("average bits per weight : %.4f (exact, all %d quantized linears)\n", r.avg_bits,
-              static_cast<int>(r.layers.empty() ? 7 * s.file.get_uint("llama.block_count") : r.layers.size()));
+              static_cast<int>(r.layers.empty() ? 7 * s.source.n_layer() : r.layers.size()));
   std::printf("quantized linears size  : %.2f MB (model as stored, fp16 embedding: %.2f MB)\n", r.linear_mb, r.model_mb);
-  if (!r.layers.empty()) std::printf("quantization time       : %.1f s (calibration forward passes included)\n", r.quant_seconds);
+  if (!r.layers.empty())
+    std::printf(r.calibration_free ? "quantization time       : %.1f s (no calibration data used; no calibration forward passes)\n"
+                                   : "quantization time       : %.1f s (calibration forward passes included)\n",
+                r.quant_seconds);
   if (s.float_ppl.windows > 0)
     std::printf("perplexity float        : %.3f\n", s.float_ppl.ppl);
   std::printf("perplexity quantized    : %.3f", r.ppl.ppl);
@@ -806,21 +868,21 @@ int run(cli_args args) {
   if (args.threads > 0) lowbit::set_num_threads(args.threads);
   if (!std::filesystem::exists(args.model))
     lowbit::detail::fail("model file '", args.model, "' not found: run scripts/fetch-assets (it downloads SmolLM2-135M-Instruct ",
-                         "into assets/), or pass --model FILE.gguf");
+                         "into assets/), or pass --model FILE.gguf or --model HF_FOLDER");
   if (args.sweep) lt::lock_for_sweep(args.csv);  // held until the process ends
-  session s{args, lowbit::io::gguf_file::open(args.model), {}, {}, {}};
+  session s{args, model_source::open(args.model), {}, {}, {}};
   if (args.sweep) {
-    s.model_hash = content_hash(args.model);
+    s.model_hash = s.source.content_hash(args.model);
     s.calib_hash = content_hash(args.calib);
     s.eval_hash = content_hash(args.eval);
   }
   std::fprintf(stderr, "model %s\n", args.model.c_str());
   {
     if (args.load.empty()) {
-      const auto cal = lt::load_tokens(s.file, args.calib, "calibration text");
+      const auto cal = s.source.tokens(args.calib, "calibration text");
       s.calib = pick_windows(cal, args.calib_windows + args.held_out, args.ctx, "calibration text '" + args.calib + "'");
     }
-    s.eval = lt::load_tokens(s.file, args.eval, "evaluation text");
+    s.eval = s.source.tokens(args.eval, "evaluation text");
     std::fprintf(stderr, "calibration %zu tokens (%s), evaluation text %zu tokens (%s)\n", s.calib.size(), args.calib.c_str(),
                  s.eval.size(), args.eval.c_str());
   }

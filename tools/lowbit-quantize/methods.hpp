@@ -64,6 +64,10 @@ const std::map<std::string, method_entry>& method_registry();
 // unavailable method or an unsupported format, before any work.
 method_fn make_method(const std::string& name, const method_options& o);
 
+// Whether the method reads calibration activations. RTN does not: the tool then runs no
+// calibration forward passes for it (only the held-out windows of the layer-error report).
+inline bool uses_calibration(const std::string& method) { return method != "rtn"; }
+
 // OWQ's weak-column count per linear, the reference's main.py rule for its nominal
 // --target_bit t (method_owq.cpp explains it).
 index owq_reference_weak_columns(slot s, index in_features, int b, double target);
