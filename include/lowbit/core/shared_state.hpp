@@ -24,4 +24,15 @@ inline thread_local bool inside_task = false;
 // kernel/cpu/dispatch.hpp: the highest ISA the CPU kernels may use (kernel_interface::isa).
 inline std::atomic<int> max_isa_cap{3};
 
+// io/atomic_file.hpp: the temporary files being written (state 0 free, 1 claimed, 2 a live
+// temporary at `path`), so a signal handler can remove them (lock-free atomics and plain
+// char arrays only: async-signal-safe).
+inline constexpr int max_pending_temporaries = 32;
+inline constexpr std::size_t max_temporary_path = 4096;
+struct pending_temporary {
+  std::atomic<int> state{0};
+  char path[max_temporary_path];
+};
+inline pending_temporary pending_temporaries[max_pending_temporaries];
+
 }  // namespace lowbit::shared

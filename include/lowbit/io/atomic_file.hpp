@@ -25,6 +25,7 @@
 #include <string>
 
 #include "lowbit/core/error.hpp"
+#include "lowbit/core/shared_state.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
@@ -40,14 +41,13 @@ namespace detail_atomic {
 
 // The temporaries in flight. state: 0 free, 1 claimed (path being made), 2 path is a live
 // temporary file. Only lock-free atomics and plain char arrays: readable from a signal handler.
-inline constexpr int max_pending = 32;
-inline constexpr std::size_t max_path = 4096;
-struct pending_slot {
-  std::atomic<int> state{0};
-  char path[max_path];
-};
+// The registry itself is program-wide (core/shared_state.hpp), so a signal handler set up
+// in any TU removes the temporaries of every TU.
+inline constexpr int max_pending = shared::max_pending_temporaries;
+inline constexpr std::size_t max_path = shared::max_temporary_path;
+using pending_slot = shared::pending_temporary;
 static_assert(std::atomic<int>::is_always_lock_free, "the temporary-file registry needs lock-free atomics");
-inline pending_slot pending[max_pending];
+inline auto& pending = shared::pending_temporaries;
 
 // A slot for a temporary whose template is `tmpl` (copied in, NUL-terminated); nullptr when
 // the registry is full or the path too long (the write still works, just unregistered).
