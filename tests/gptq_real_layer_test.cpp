@@ -169,9 +169,11 @@ void check_layer() {
       const Eigen::MatrixXf Q = q.dequantize();  // NOLINT
       const double e = rel_error(W, Q.cast<double>(), H);
       INFO("threads " << threads << " run " << rep << ": lowbit rel error " << e << " loss " << q.report.loss);
-      CHECK(agreement(Q, ref.Q) >= 0.999);
-      CHECK(e <= 1.01 * e_ref);
-      CHECK(std::abs(q.report.loss - ref.loss) <= 1e-3 * ref.loss);
+      // Margins for another ISA's float rounding (a flipped tie moves a few later codes); one
+      // lazy-batch tile applied twice gives agreement 0.60, error 1.46x, loss -46 %.
+      CHECK(agreement(Q, ref.Q) >= 0.99);
+      CHECK(e <= 1.03 * e_ref);
+      CHECK(std::abs(q.report.loss - ref.loss) <= 1e-2 * ref.loss);
     }
   }
   set_num_threads(std::max(1u, std::thread::hardware_concurrency()));
