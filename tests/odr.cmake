@@ -28,7 +28,10 @@ if(LOWBIT_ODR_HAS_AVX2_FLAGS AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|am
   lowbit_project_target(odr_dispatch)
   target_link_libraries(odr_dispatch PRIVATE lowbit::kernels)
   target_compile_definitions(odr_dispatch PRIVATE ODR_ENTRY=odr_run_baseline)
-  find_program(LOWBIT_QEMU_X86_64 qemu-x86_64)
+  # Not in the sanitizer builds: ASan/TSan runtimes do not run under qemu-user.
+  if(NOT LOWBIT_SANITIZE AND NOT LOWBIT_TSAN)
+    find_program(LOWBIT_QEMU_X86_64 qemu-x86_64)
+  endif()
   add_test(NAME odr.dispatch_on_baseline_cpu
            COMMAND ${CMAKE_COMMAND} -DQEMU=${LOWBIT_QEMU_X86_64} -DPROGRAM=$<TARGET_FILE:odr_dispatch>
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/odr/check.cmake baseline_cpu)
