@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <span>
 #include <string>
@@ -23,7 +24,13 @@
 
 namespace lowbit::inline LOWBIT_ABI::io {
 
-// ---- reference quantizers: ggml's *_ref rules (round to nearest, one scale per block) ----
+// ---- reference quantizers: ggml's *_ref rules (ggml-quants.c quantize_row_<type>_ref), bit-exact ----
+// Each block of 32 weights takes its scale (and min) from the float block, stores them as fp16
+// (round to nearest even, as GGML_FP32_TO_FP16), and computes every code with the UNROUNDED
+// float scale: q = trunc(x · (1/d) + offset), as the C does. `mul` keeps x · (1/d) a rounded
+// float product: g++ in its default gnu++ mode contracts a·b + c into one fused multiply-add
+// where the target has one (-march=native), which would move a code at a rounding tie and
+// break bit-identity with the reference (and with the `gguf` Python package's numpy copy).
 namespace detail {
 
 inline void put_half(std::byte* p, float v) {
@@ -31,57 +38,108 @@ inline void put_half(std::byte* p, float v) {
   std::memcpy(p, &h, 2);
 }
 
-// Q8_0: d = max|x| / 127, q = round(x / d).
+inline float mul(float a, float b) {
+  volatile float p = a * b;  // a rounded product, never fused with the following add
+  return p;
+}
+
+// Q8_0: d = max|x| / 127, q = roundf(x / d) (half away from zero).
 inline void quant_q8_0(const float* x, std::byte* b) {
   float amax = 0.0f;
   for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
   const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
   put_half(b, d);
   for (int j = 0; j < 32; ++j) {
-    const auto q = static_cast<std::int8_t>(std::lround(x[j] * id));
+    const auto q = static_cast<std::int8_t>(std::round(mul(x[j], id)));
     std::memcpy(b + 2 + j, &q, 1);
   }
 }
 
-// Q4_0: the signed value of largest magnitude maps to code 0 (d = max / −8), so the grid
-// covers it exactly; q = clamp(⌊x/d + 8.5⌋, 0, 15).
-inline void quant_q4_0(const float* x, std::byte* b) {
+// The signed value of largest magnitude (the first one on ties), as Q4_0 / Q5_0 take it.
+inline float signed_absmax(const float* x) {
   float amax = 0.0f, mx = 0.0f;
   for (int j = 0; j < 32; ++j)
-    if (std::fabs(x[j]) > amax) {
+    if (amax < std::fabs(x[j])) {
       amax = std::fabs(x[j]);
       mx = x[j];
     }
-  const float d = mx / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+  return mx;
+}
+
+// Q4_0: the signed value of largest magnitude maps to code 0 (d = max / −8), so the grid
+// covers it exactly; q = min(15, trunc(x/d + 8.5)).
+inline void quant_q4_0(const float* x, std::byte* b) {
+  const float d = signed_absmax(x) / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
   put_half(b, d);
   for (int j = 0; j < 16; ++j) {
-    const int q0 = std::min(15, static_cast<int>(x[j] * id + 8.5f));
-    const int q1 = std::min(15, static_cast<int>(x[j + 16] * id + 8.5f));
+    const int q0 = std::min(15, static_cast<int>(static_cast<std::int8_t>(mul(x[j], id) + 8.5f)));
+    const int q1 = std::min(15, static_cast<int>(static_cast<std::int8_t>(mul(x[j + 16], id) + 8.5f)));
     b[2 + j] = static_cast<std::byte>(q0 | (q1 << 4));
   }
 }
 
-// Q4_1: d = (max − min) / 15, m = min, q = clamp(⌊(x − m)/d + 0.5⌋, 0, 15).
-inline void quant_q4_1(const float* x, std::byte* b) {
-  float mn = x[0], mx = x[0];
-  for (int j = 1; j < 32; ++j) {
-    mn = std::min(mn, x[j]);
-    mx = std::max(mx, x[j]);
+// Block min and max, as Q4_1 / Q5_1 take them.
+inline void block_min_max(const float* x, float& mn, float& mx) {
+  mn = std::numeric_limits<float>::max();
+  mx = -std::numeric_limits<float>::max();
+  for (int j = 0; j < 32; ++j) {
+    if (x[j] < mn) mn = x[j];
+    if (x[j] > mx) mx = x[j];
   }
+}
+
+// Q4_1: d = (max − min) / 15, m = min, q = min(15, trunc((x − m)/d + 0.5)).
+inline void quant_q4_1(const float* x, std::byte* b) {
+  float mn, mx;
+  block_min_max(x, mn, mx);
   const float d = (mx - mn) / 15.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
   put_half(b, d);
   put_half(b + 2, mn);
   for (int j = 0; j < 16; ++j) {
-    const int q0 = std::min(15, static_cast<int>((x[j] - mn) * id + 0.5f));
-    const int q1 = std::min(15, static_cast<int>((x[j + 16] - mn) * id + 0.5f));
+    const int q0 = std::min(15, static_cast<int>(static_cast<std::int8_t>(mul(x[j] - mn, id) + 0.5f)));
+    const int q1 = std::min(15, static_cast<int>(static_cast<std::int8_t>(mul(x[j + 16] - mn, id) + 0.5f)));
     b[4 + j] = static_cast<std::byte>(q0 | (q1 << 4));
   }
+}
+
+// Q5_0 / Q5_1 codes 0..31 into the 4-bit nibbles (weights j and j + 16 share byte j) and the
+// 32-bit word of fifth bits (bit j = weight j's).
+inline void put_q5_codes(const int* q, std::byte* qh_at, std::byte* qs) {
+  std::uint32_t qh = 0;
+  for (int j = 0; j < 16; ++j) {
+    qs[j] = static_cast<std::byte>((q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4));
+    qh |= ((static_cast<std::uint32_t>(q[j]) & 0x10u) >> 4) << j;
+    qh |= ((static_cast<std::uint32_t>(q[j + 16]) & 0x10u) >> 4) << (j + 16);
+  }
+  std::memcpy(qh_at, &qh, 4);
+}
+
+// Q5_0: d = max / −16, q = min(31, trunc(x/d + 16.5)); w = d (q − 16).
+inline void quant_q5_0(const float* x, std::byte* b) {
+  const float d = signed_absmax(x) / -16.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+  put_half(b, d);
+  int q[32];
+  for (int j = 0; j < 32; ++j) q[j] = std::min(31, static_cast<int>(static_cast<std::int8_t>(mul(x[j], id) + 16.5f)));
+  put_q5_codes(q, b + 2, b + 6);
+}
+
+// Q5_1: d = (max − min) / 31, m = min, q = trunc((x − m)/d + 0.5) (no clamp in the C: the
+// largest is 31 + rounding); w = d q + m.
+inline void quant_q5_1(const float* x, std::byte* b) {
+  float mn, mx;
+  block_min_max(x, mn, mx);
+  const float d = (mx - mn) / 31.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+  put_half(b, d);
+  put_half(b + 2, mn);
+  int q[32];
+  for (int j = 0; j < 32; ++j) q[j] = static_cast<int>(static_cast<std::uint8_t>(mul(x[j] - mn, id) + 0.5f));
+  put_q5_codes(q, b + 4, b + 8);
 }
 
 }  // namespace detail
 
 // Encodes `x` (a whole number of blocks) as `type`: F32, F16, BF16 (round to nearest even),
-// Q8_0, Q4_0, Q4_1.
+// Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (ggml's reference quantizers, bit-exact).
 inline std::vector<std::byte> quantize_blocks(gguf_type type, std::span<const float> x) {
   const auto tr = type_traits(type);
   lowbit::detail::require(tr.has_value(), "quantize_blocks: unknown tensor type");
@@ -104,7 +162,11 @@ inline std::vector<std::byte> quantize_blocks(gguf_type type, std::span<const fl
       case gguf_type::q8_0: detail::quant_q8_0(&x[i], b); break;
       case gguf_type::q4_0: detail::quant_q4_0(&x[i], b); break;
       case gguf_type::q4_1: detail::quant_q4_1(&x[i], b); break;
-      default: lowbit::detail::fail("quantize_blocks: writing ", tr->name, " from floats is not supported (F32 F16 BF16 Q8_0 Q4_0 Q4_1)");
+      case gguf_type::q5_0: detail::quant_q5_0(&x[i], b); break;
+      case gguf_type::q5_1: detail::quant_q5_1(&x[i], b); break;
+      default:
+        lowbit::detail::fail("quantize_blocks: writing ", tr->name,
+                             " from floats is not supported (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1)");
     }
   }
   return out;
@@ -145,6 +207,36 @@ class gguf_writer {
     for (auto x : v) put(kv_, x);
     ++n_kv_;
   }
+
+  // Any value as the reader holds it (gguf_file::value): copies a file's metadata unchanged,
+  // type for type (u8 stays u8, an f32 array stays f32).
+  void set_value(std::string_view key, const gguf_value& v) {
+    const gguf_value_type elem = v.is_array() ? v.elem : v.type;
+    lowbit::detail::require(elem != gguf_value_type::array, "gguf_writer: '", key, "' is an array of arrays");
+    if (v.is_array()) begin_array(key, elem, v.size());
+    else begin_kv(key, elem);
+    std::size_t n = v.size();
+    lowbit::detail::require(v.is_array() || n == 1, "gguf_writer: scalar '", key, "' holds ", n, " values");
+    for (std::size_t i = 0; i < n; ++i) {
+      switch (elem) {
+        case gguf_value_type::u8: put(kv_, static_cast<std::uint8_t>(v.uints[i])); break;
+        case gguf_value_type::u16: put(kv_, static_cast<std::uint16_t>(v.uints[i])); break;
+        case gguf_value_type::u32: put(kv_, static_cast<std::uint32_t>(v.uints[i])); break;
+        case gguf_value_type::u64: put(kv_, static_cast<std::uint64_t>(v.uints[i])); break;
+        case gguf_value_type::i8: put(kv_, static_cast<std::int8_t>(v.ints[i])); break;
+        case gguf_value_type::i16: put(kv_, static_cast<std::int16_t>(v.ints[i])); break;
+        case gguf_value_type::i32: put(kv_, static_cast<std::int32_t>(v.ints[i])); break;
+        case gguf_value_type::i64: put(kv_, static_cast<std::int64_t>(v.ints[i])); break;
+        case gguf_value_type::boolean: put(kv_, static_cast<std::uint8_t>(v.ints[i] != 0)); break;
+        case gguf_value_type::f32: put(kv_, static_cast<float>(v.floats[i])); break;
+        case gguf_value_type::f64: put(kv_, v.floats[i]); break;
+        case gguf_value_type::string: put_string(kv_, v.strings[i]); break;
+        case gguf_value_type::array: break;
+      }
+    }
+    ++n_kv_;
+  }
+  bool has_key(std::string_view key) const { return keys_.find(key) != keys_.end(); }
 
   // ---- tensors ----
   // Pre-encoded data: dims ne0-first; `data` must have exactly the size the type implies.
