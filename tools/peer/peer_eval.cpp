@@ -11,12 +11,18 @@
 //   peer-eval MODEL.gguf [--eval FILE] [--ctx 512] [--eval-tokens 32768] [--threads N] [--quiet]
 //   peer-eval MODEL.gguf --compare OTHER.gguf
 //
+// --first N scores only the predictions made at positions N ... ctx−2 of each window (the
+// earlier ones are context): `--first 256 --ctx 512` is llama-perplexity's protocol (its
+// first = n_ctx / 2, non-overlapping chunks, no BOS for a model whose add_bos_token is false),
+// so the two programs' numbers on one file are comparable (scripts/peer-llamacpp, export step).
+//
 // --compare checks lowbit's reader against another implementation on a whole model: OTHER is
 // the same model as written by that implementation in a plain type (e.g. `llama-quantize
 // --allow-requantize MODEL.gguf OTHER.gguf F32`: llama.cpp's own dequantization). Every tensor
 // is dequantized from both files and compared element by element; exit status 1 on any
 // difference.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +40,7 @@ namespace {
 struct args {
   std::string model, eval, compare;
   lowbit::index ctx = 512, eval_tokens = 32768;
+  lowbit::index first = 0;  // --first: score only positions >= first of each window
   unsigned threads = 0;
   bool quiet = false;
 };
@@ -71,6 +78,7 @@ args parse(int argc, char** argv) {
       a.compare = argv[++i];
     } else if (f == "--ctx") a.ctx = number(i, f);
     else if (f == "--eval-tokens") a.eval_tokens = number(i, f);
+    else if (f == "--first") a.first = number(i, f);
     else if (f == "--threads") a.threads = static_cast<unsigned>(number(i, f));
     else if (f == "--quiet") a.quiet = true;
     else if (f == "--help" || f == "-h") usage("peer-eval: perplexity of a GGUF model on lowbit's protocol");
@@ -80,6 +88,7 @@ args parse(int argc, char** argv) {
   }
   if (a.model.empty()) usage("no model file given");
   if (a.ctx < 2) usage("--ctx must be at least 2");
+  if (a.first >= a.ctx - 1) usage("--first must be below --ctx - 1");
   return a;
 }
 
@@ -160,7 +169,34 @@ int main(int argc, char** argv) try {
 
   const auto tokens = lt::load_tokens(file, a.eval, "evaluation text");
   auto model = lt::llama_model::from_gguf(file);
-  const auto r = lt::perplexity(model, tokens, a.ctx, a.eval_tokens, "ppl ", !a.quiet);
+  lt::perplexity_result r;
+  if (a.first == 0) {
+    r = lt::perplexity(model, tokens, a.ctx, a.eval_tokens, "ppl ", !a.quiet);
+  } else {  // llama-perplexity's scoring: positions first .. ctx-2 of every window
+    const auto t0 = std::chrono::steady_clock::now();
+    lowbit::index n = static_cast<lowbit::index>(tokens.size());
+    if (a.eval_tokens > 0) n = std::min(n, a.eval_tokens);
+    r.windows = n / a.ctx;
+    r.context = a.ctx;
+    lowbit::detail::require(r.windows >= 1, "the evaluation text is shorter than one window");
+    double nll = 0;
+    for (lowbit::index w = 0; w < r.windows; ++w) {
+      const auto win = std::span<const std::int32_t>(tokens).subspan(static_cast<std::size_t>(w * a.ctx),
+                                                                     static_cast<std::size_t>(a.ctx));
+      const lt::act logits = model.forward(win, a.ctx);
+      for (lowbit::index t = a.first; t < a.ctx - 1; ++t) {
+        const auto col = logits.col(t);
+        const double mx = static_cast<double>(col.maxCoeff());
+        double s = 0.0;
+        for (lowbit::index i = 0; i < col.size(); ++i) s += std::exp(static_cast<double>(col(i)) - mx);
+        nll += mx + std::log(s) - static_cast<double>(col(win[static_cast<std::size_t>(t + 1)]));
+      }
+      r.predictions += a.ctx - 1 - a.first;
+    }
+    r.mean_nll = nll / static_cast<double>(r.predictions);
+    r.ppl = std::exp(r.mean_nll);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   std::printf("perplexity       : %.3f (%td windows x %td tokens, %td predictions, %s, %.0f s)\n", r.ppl, r.windows,
               r.context, r.predictions, a.eval.c_str(), r.seconds);
   return 0;
