@@ -6,6 +6,7 @@
 #include <lowbit/kernel/gemv.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <iostream>
 #include <random>
 
@@ -237,4 +238,30 @@ TEST_CASE("kernel: ISA levels are per architecture family") {
   }
   cpu::set_max_isa(isa::avx512_vnni);  // the default: level 3 caps nothing on either family
   CHECK(cpu::active_table().id == cpu::runnable_tables().back()->id);
+}
+
+// The NEON int8-activation kernels reduce each x-block's integer dot exactly and scale it as
+// the generic kernel does (kernels.hpp): the same floats, bit for bit (docs/performance.md,
+// "Numeric contract"). Only int8-path shapes (groups >= 32 codes) and no outlier store (the
+// fp16 outlier dots are float dot products, covered by the bound); nothing to run on x86.
+TEMPLATE_TEST_CASE("kernel: int8 activations on neon equal the generic set bit for bit", "", (pm<4, 128>), (pm<3, 32>),
+                   (pm<2, per_channel, no_outliers, fp16_stats, symmetric>), (pm<8, 512, no_outliers, fp32_stats>),
+                   (pm<4, 64, no_outliers, fp32_stats, symmetric>)) {
+  const cpu::kernel_table& G = *cpu::runnable_tables().front();
+  REQUIRE(G.id == cpu::isa::generic);
+  for (const cpu::kernel_table* K : cpu::runnable_tables()) {
+    if (cpu::family_of(K->id) != cpu::isa_family::arm) continue;
+    for (axis ax : {axis::oc, axis::ic})
+      for (const shape& s : shapes) {
+        const TestType W = lowbit_test::random_packed<TestType>(s.rows, s.cols, ax, 91);
+        for (lowbit::index m : {1, 3, 6}) {
+          const std::vector<float> X = random_x(m * W.cols(), 92);
+          std::vector<float> want(static_cast<std::size_t>(m * W.rows())), got(want.size());
+          gemm(W, X, want, m, gemm_options{activations::int8, &G});
+          gemm(W, X, got, m, gemm_options{activations::int8, K});
+          INFO("isa " << cpu::isa_name(K->id) << ", " << W.rows() << " x " << W.cols() << ", axis " << axis_name(ax) << ", m " << m);
+          REQUIRE(std::memcmp(want.data(), got.data(), sizeof(float) * want.size()) == 0);
+        }
+      }
+  }
 }
