@@ -25,6 +25,7 @@
 #include "lowbit/io/byte_reader.hpp"
 #include "lowbit/io/checksum.hpp"
 #include "lowbit-quantize/cli_args.hpp"
+#include "lowbit-quantize/gguf_export.hpp"
 #include "lowbit-quantize/methods.hpp"
 #include "lowbit-quantize/model_file.hpp"
 #include "lowbit-quantize/output_guard.hpp"
@@ -50,6 +51,9 @@ struct cli_args {
   idx held_out = 4;
   bool group_given = false;  // spqr's default group is its own β₁ = 16
   std::string out, load;
+  // --export gguf --type T: a GGUF in llama.cpp's type T instead of a .lowbit file.
+  std::string export_format = "lowbit", export_type;
+  bool bits_given = false, axis_given = false;
   bool sweep = false;
   bool resume = true;            // --sweep keeps the CSV's rows made with the same protocol
   bool assume_protocol = false;  // ... even without a .protocol file, if the float ppl matches
@@ -69,6 +73,9 @@ const char* usage =
     "                       model.safetensors or shards, tokenizer.json; Llama/Mistral/Qwen2/Qwen3)\n"
     "                       (default: assets/SmolLM2-135M-Instruct.Q4_1.gguf)\n"
     "  --method NAME        rtn | gptq | awq | owq | spqr | adadim-rtn | adadim-gptq (default rtn)\n"
+    "  --export FORMAT      lowbit (default: --out writes a .lowbit file) | gguf (--out writes a GGUF\n"
+    "                       llama.cpp runs, block linears in --type; --method rtn or gptq)\n"
+    "  --type T             with --export gguf: Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 (the type fixes bits and groups)\n"
     "  --bits B             2, 3, 4 or 8 (default 4)\n"
     "  --group G            group size 32, 64, 128, 256, or 0 = per channel (default 128;\n"
     "                       spqr: 16 = SpQR's beta1 (default), 32, 64 or 128)\n"
@@ -206,12 +213,20 @@ cli_args parse(int argc, char** argv) {
       std::exit(0);
     } else if (f == "--model") a.model = path(i);
     else if (f == "--method") a.method = value(i);
-    else if (f == "--bits") a.opt.bits = cli::parse_choice(f, value(i), bits);
+    else if (f == "--bits") {
+      a.opt.bits = cli::parse_choice(f, value(i), bits);
+      a.bits_given = true;
+    } else if (f == "--export") {
+      a.export_format = value(i);
+      if (a.export_format != "lowbit" && a.export_format != "gguf")
+        bad_arg("--export expects lowbit or gguf, got '" + a.export_format + "'");
+    } else if (f == "--type") a.export_type = value(i);
     else if (f == "--group") {
       a.opt.group = static_cast<int>(cli::parse_int(f, value(i), 0, max_group));
       a.group_given = true;
     }
     else if (f == "--axis") {
+      a.axis_given = true;
       const std::string v = value(i);
       if (v == "oc") a.opt.group_axis = lowbit::axis::oc;
       else if (v == "ic") a.opt.group_axis = lowbit::axis::ic;
@@ -269,6 +284,22 @@ cli_args parse(int argc, char** argv) {
   if (a.eval.empty()) a.eval = default_text("test");
   if (a.sweep && (!a.out.empty() || !a.load.empty())) bad_arg("--sweep writes tables, not model files: drop --out / --load");
   if (!a.out.empty() && !a.load.empty()) bad_arg("--load evaluates a file written earlier; it does not take --out");
+  if (a.export_format == "gguf") {
+    if (a.export_type.empty()) bad_arg("--export gguf needs --type (Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0)");
+    try {
+      (void)lt::parse_gguf_export_type(a.export_type);
+    } catch (const std::exception& e) {
+      bad_arg(lt::plain_message(e));
+    }
+    if (a.out.empty()) bad_arg("--export gguf writes --out FILE.gguf: give --out");
+    if (a.sweep || !a.load.empty()) bad_arg("--export gguf quantizes and writes one model: drop --sweep / --load");
+    if (a.method != "rtn" && a.method != "gptq")
+      bad_arg("--export gguf takes --method rtn or gptq (got '" + a.method + "')");
+    if (a.bits_given || a.group_given || a.axis_given)
+      bad_arg("--export gguf: the type " + a.export_type + " fixes the bits and groups; drop --bits / --group / --axis");
+    return a;
+  }
+  if (!a.export_type.empty()) bad_arg("--type goes with --export gguf");
   if (!a.sweep && a.load.empty()) check_format(a.method, a.opt, "--group");  // the sweep's: sweep_variants
   return a;
 }
@@ -345,6 +376,7 @@ class model_source {
     return gguf_ ? lt::load_tokens(*gguf_, path, what) : lt::load_tokens(*tokenizer_, path, what);
   }
   bool tied() const { return gguf_ ? gguf_->find("output.weight") == nullptr : hf_->tied(); }
+  const lowbit::io::gguf_file* gguf() const { return gguf_ ? &*gguf_ : nullptr; }
   long long n_layer() const {
     return gguf_ ? static_cast<long long>(gguf_->get_uint("llama.block_count")) : static_cast<long long>(hf_->config().n_layer);
   }
@@ -439,8 +471,21 @@ run_result quantize_and_eval(session& s, const variant& v) {
   r.bits = v.opt.bits;
   r.group = v.opt.group;
   r.group_axis = v.opt.group_axis;
-  auto method = lt::make_method(v.method, v.opt);  // fails fast on an unavailable method or format
+  const bool to_gguf = s.args.export_format == "gguf";
+  lt::gguf_export_options go;
+  if (to_gguf) {
+    go.type = lt::parse_gguf_export_type(s.args.export_type);
+    go.method = v.method;
+    r.method = v.method + " as GGUF " + s.args.export_type;
+  }
+  // Fails fast on an unavailable method or format.
+  auto method = to_gguf ? lt::gguf_export_method(go) : lt::make_method(v.method, v.opt);
   auto m = load_model(s);
+  if (to_gguf) {
+    lowbit::detail::require(s.source.gguf() != nullptr, "--export gguf needs a GGUF --model (its metadata and tokenizer are "
+                                                        "copied); a Hugging Face folder is not supported yet");
+    lt::check_gguf_export(m, go);  // every linear holds whole blocks of the type, before any work
+  }
   lt::sequential_options so;
   so.window = s.args.ctx;
   so.held_out_windows = s.args.held_out;
@@ -464,7 +509,16 @@ run_result quantize_and_eval(session& s, const variant& v) {
     r.calibration_free = true;
   }
   measure(s, m, r);
-  if (!s.args.out.empty()) write_and_verify(s, m, v);
+  if (to_gguf) {
+    const std::size_t size = lt::write_gguf_export(*s.source.gguf(), m, go, s.args.out,
+                                                   {{"command", s.args.command_line},
+                                                    {"calibration", std::filesystem::path(s.args.calib).filename().string()}});
+    std::printf("wrote %s: %.2f MB GGUF, block linears in %s (%s), parsed back and checked\n", s.args.out.c_str(),
+                static_cast<double>(size) / 1e6, s.args.export_type.c_str(), v.method.c_str());
+    std::fflush(stdout);
+  } else if (!s.args.out.empty()) {
+    write_and_verify(s, m, v);
+  }
   r.ppl = lt::perplexity(m, s.eval, s.args.ctx, s.args.eval_tokens, "ppl quant ", !s.args.quiet);
   require_finite_ppl(r.ppl, "the quantized");
   return r;
