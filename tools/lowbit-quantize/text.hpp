@@ -29,14 +29,18 @@ inline std::string read_text_file(const std::string& path, const char* what) {
   return ss.str();
 }
 
+// A ".ids" file holds pre-tokenized text: raw int32 token ids. Returns false for any other path.
+inline bool read_ids_file(const std::string& path, const char* what, std::vector<std::int32_t>& ids) {
+  if (path.size() <= 4 || path.compare(path.size() - 4, 4, ".ids") != 0) return false;
+  const std::string bytes = read_text_file(path, what);
+  detail::require(bytes.size() % 4 == 0, what, " '", path, "' holds ", bytes.size(), " bytes, not a whole number of int32 ids");
+  ids.resize(bytes.size() / 4);
+  std::memcpy(ids.data(), bytes.data(), bytes.size());
+  return true;
+}
+
 inline std::vector<std::int32_t> load_tokens(const io::gguf_file& model, const std::string& path, const char* what) {
-  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".ids") == 0) {
-    const std::string bytes = read_text_file(path, what);
-    detail::require(bytes.size() % 4 == 0, what, " '", path, "' holds ", bytes.size(), " bytes, not a whole number of int32 ids");
-    std::vector<std::int32_t> ids(bytes.size() / 4);
-    std::memcpy(ids.data(), bytes.data(), bytes.size());
-    return ids;
-  }
+  if (std::vector<std::int32_t> ids; read_ids_file(path, what, ids)) return ids;
   const std::string text = read_text_file(path, what);
 #if defined(LOWBIT_TOOLS_HAVE_TOKENIZER)
   const auto tok = io::bpe_tokenizer::from_gguf(model);
@@ -51,13 +55,7 @@ inline std::vector<std::int32_t> load_tokens(const io::gguf_file& model, const s
 // The same with a tokenizer already built (a Hugging Face folder's tokenizer.json:
 // hf_checkpoint::load_tokenizer in model/hf_checkpoint.hpp). ".ids" files as above.
 inline std::vector<std::int32_t> load_tokens(const io::bpe_tokenizer& tok, const std::string& path, const char* what) {
-  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".ids") == 0) {
-    const std::string bytes = read_text_file(path, what);
-    detail::require(bytes.size() % 4 == 0, what, " '", path, "' holds ", bytes.size(), " bytes, not a whole number of int32 ids");
-    std::vector<std::int32_t> ids(bytes.size() / 4);
-    std::memcpy(ids.data(), bytes.data(), bytes.size());
-    return ids;
-  }
+  if (std::vector<std::int32_t> ids; read_ids_file(path, what, ids)) return ids;
   return tok.encode(read_text_file(path, what));
 }
 #endif
