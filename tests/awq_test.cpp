@@ -252,6 +252,30 @@ TEST_CASE("awq: a group shares one scale vector; q/k are not clipped by default"
   CHECK(g2.linears[2].dequantize() == g.linears[2].dequantize());
 }
 
+TEST_CASE("awq: the search tokens and the statistics tokens can differ (llm-awq's split)") {
+  const Eigen::MatrixXf Wu = lowbit_test::heavy_tailed(32, 128, 50), Wg = lowbit_test::heavy_tailed(32, 128, 51);
+  Eigen::MatrixXf X = lowbit_test::activations(128, 512, 52);
+  X.row(7).rightCols(256) *= 40.0f;  // channel 7 is large only outside the search tokens
+  const std::vector<awq_linear> mlp{{"gate_proj", Wg}, {"up_proj", Wu}};
+  using A = awq<bits<3>, group<oc, 32>>;
+  // X_search = X_all is the two-argument call, bit for bit.
+  const auto same = A::quantize_group(mlp, X, X, awq_options{});
+  const auto ref = A::quantize_group(mlp, X, awq_options{});
+  CHECK(same.scales.s == ref.scales.s);
+  CHECK(same.linears[1].dequantize() == ref.linears[1].dequantize());
+  // s_x comes from every token: the scales are awq_input_scales(mean |X_all|, α), with α
+  // searched on the first 256 tokens only.
+  const Eigen::MatrixXf Xs = X.leftCols(256);
+  const auto split = A::quantize_group(mlp, Xs, X, awq_options{});
+  const Eigen::VectorXf sx = X.cwiseAbs().rowwise().mean();
+  CHECK(split.scales.s.isApprox(awq_input_scales(sx, split.scales.alpha), 1e-6f));
+  // and the losses are the search tokens' own: the same α grid as a search on Xs with that s_x.
+  const auto on_search = A::search_scales(mlp, Xs);
+  REQUIRE(on_search.losses.size() == split.scales.losses.size());
+  CHECK(split.scales.losses.front() == Approx(on_search.losses.front()));  // α = 0: s = 1 either way
+  CHECK_THROWS_WITH(A::quantize_group(mlp, Xs.topRows(64), X, awq_options{}), Catch::Contains("channels"));
+}
+
 TEST_CASE("awq: bad inputs are rejected with lowbit::error") {
   const Eigen::MatrixXf W = lowbit_test::gaussian(8, 32, 50);
   using A = awq<bits<4>, group<oc, 32>>;

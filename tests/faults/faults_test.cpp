@@ -527,6 +527,11 @@ TEST_CASE("faults #7: every number is parsed strictly, within its range, with on
       {{"--model", ""}, "--model expects a file name, got ''"},
       {{"--sweep", "--sweep-bits", ","}, "--sweep-bits expects a comma-separated list, got ','"},
       {{"--sweep", "--sweep-bits", "4,4294967300"}, "--sweep-bits expects one of 2, 3, 4, 8, got '4294967300'"},
+      {{"--awq-stats", "some"}, "--awq-stats some: expected all or search"},
+      {{"--awq-inputs", "fp16"}, "--awq-inputs fp16: expected float or quantized"},
+      {{"--method", "rtn", "--act-order"}, "--act-order is GPTQ's column order (got --method rtn)"},
+      {{"--sweep", "--act-order"}, "--sweep adds act-order rows with --sweep-act-order, not --act-order"},
+      {{"--sweep-act-order"}, "--sweep-act-order needs --sweep"},
   };
   for (const auto& c : cases) {
     INFO(c.sentence);

@@ -55,6 +55,7 @@ struct cli_args {
   std::string export_format = "lowbit", export_type;
   bool bits_given = false, axis_given = false;
   bool sweep = false;
+  bool sweep_act_order = false;
   bool resume = true;            // --sweep keeps the CSV's rows made with the same protocol
   bool assume_protocol = false;  // ... even without a .protocol file, if the float ppl matches
   std::vector<double> sweep_owq_extra{0.01}, sweep_spqr_r{0.2};
@@ -116,6 +117,13 @@ const char* usage =
     "  --sweep-spqr-r L     spqr rows at each of these outlier thresholds (default 0.2)\n"
     "  --awq-windows N      calibration windows the block-output searches (AWQ's scale search, AdaDim's\n"
     "                       block choice) run on (default 8)\n"
+    "  --awq-stats S        awq: all (default: s_x = mean |x| and the clip sample over every calibration\n"
+    "                       window, as llm-awq) or search (only the --awq-windows windows)\n"
+    "  --awq-inputs I       awq: float (default: every block calibrated on the float model's activations,\n"
+    "                       as llm-awq) or quantized (on the quantized upstream, as GPTQ)\n"
+    "  --act-order          gptq: columns in descending H_jj order (GPTQ's desc_act; per-OC groups then\n"
+    "                       static, from the original weights)\n"
+    "  --sweep-act-order    --sweep: add a gptq@act row beside each gptq row\n"
     "  --quiet              no progress bars\n"
     "exit status: 0 done, 1 runtime error (an input, a write, a held --csv lock), 2 usage error (an option,\n"
     "  a value, an output that is an input or not a regular file, an unwritable output directory: all\n"
@@ -260,6 +268,15 @@ cli_args parse(int argc, char** argv) {
     else if (f == "--sweep-groups")
       a.sweep_groups = cli::parse_list(f, value(i), [&](const std::string& x) { return static_cast<int>(cli::parse_int(f, x, 0, max_group)); });
     else if (f == "--awq-windows") a.opt.awq_windows = count(i, 1, max_windows);
+    else if (f == "--awq-stats") {
+      const std::string v = value(i);
+      if (v != "all" && v != "search") bad_arg("--awq-stats " + v + ": expected all or search");
+      a.opt.awq_stats_all = v == "all";
+    } else if (f == "--awq-inputs") {
+      const std::string v = value(i);
+      if (v != "float" && v != "quantized") bad_arg("--awq-inputs " + v + ": expected float or quantized");
+      a.opt.awq_float_inputs = v == "float";
+    }
     else if (f == "--out") a.out = path(i);
     else if (f == "--load") a.load = path(i);
     else if (f == "--no-resume") a.resume = false;
@@ -271,11 +288,17 @@ cli_args parse(int argc, char** argv) {
         return cli::parse_double(f, x, 0.0, std::numeric_limits<double>::infinity());
       });
     else if (f == "--quiet") a.quiet = true;
+    else if (f == "--act-order") a.opt.act_order = true;
+    else if (f == "--sweep-act-order") a.sweep_act_order = true;
     else bad_arg("unknown option '" + f + "'");
   }
   if (a.method.rfind("adadim", 0) == 0) a.opt.group_axis = lowbit::axis::adaptive;  // AdaDim chooses per linear
   if (a.method == "spqr" && !a.group_given) a.opt.group = 16;                        // SpQR's beta1
   if (a.opt.target_bits != 0.0 && a.sweep) bad_arg("--sweep sets owq's targets with --sweep-owq-extra, not --target-bits");
+  if (a.opt.act_order && (a.sweep || a.method != "gptq"))
+    bad_arg(a.sweep ? "--sweep adds act-order rows with --sweep-act-order, not --act-order"
+                    : "--act-order is GPTQ's column order (got --method " + a.method + ")");
+  if (a.sweep_act_order && !a.sweep) bad_arg("--sweep-act-order needs --sweep");
   if (a.opt.target_bits != 0.0 && a.method != "owq")
     bad_arg("--target-bits is an OWQ budget (got --method " + a.method +
             "); spqr's size follows from --bits, --group and --outlier-threshold");
@@ -297,6 +320,7 @@ cli_args parse(int argc, char** argv) {
       bad_arg("--export gguf takes --method rtn or gptq (got '" + a.method + "')");
     if (a.bits_given || a.group_given || a.axis_given)
       bad_arg("--export gguf: the type " + a.export_type + " fixes the bits and groups; drop --bits / --group / --axis");
+    if (a.opt.act_order) bad_arg("--export gguf runs GPTQ in natural column order; drop --act-order");
     return a;
   }
   if (!a.export_type.empty()) bad_arg("--type goes with --export gguf");
@@ -324,13 +348,20 @@ struct variant {
 std::string group_label(int g) { return g == 0 ? "per-channel" : "g" + std::to_string(g); }
 // The variant's name in the tables (the CSV "method" column): the method plus its budget where
 // it has one (owq@3.01; spqr@r0.1 when r is not SpQR's 0.2; adadim-*@linear for the per-linear
-// choice). With bits, group and axis it identifies a row when a sweep resumes.
+// choice; gptq@act; awq@search-stats / @quantized-inputs for AWQ's non-default inputs). With bits, group and axis it identifies a row when a sweep resumes.
 std::string method_label(const variant& v) {
   std::ostringstream s;
   s << v.method;
   if (v.method == "owq") s << "@" << lt::owq_target(v.opt);
   if (v.method == "spqr" && v.opt.outlier_threshold != 0.2) s << "@r" << v.opt.outlier_threshold;
   if (v.method.rfind("adadim", 0) == 0 && !v.opt.adadim_block) s << "@linear";
+  if (v.method == "gptq" && v.opt.act_order) s << "@act";
+  // AWQ before 2026-12-03: s_x from the search windows only, on the quantized upstream.
+  if (v.method == "awq" && (!v.opt.awq_stats_all || !v.opt.awq_float_inputs)) {
+    s << "@";
+    if (!v.opt.awq_stats_all) s << "search-stats" << (v.opt.awq_float_inputs ? "" : "+");
+    if (!v.opt.awq_float_inputs) s << "quantized-inputs";
+  }
   return s.str();
 }
 std::string row_label(const std::string& method, int bits, int group, lowbit::axis ax) {
@@ -490,6 +521,7 @@ run_result quantize_and_eval(session& s, const variant& v) {
   so.window = s.args.ctx;
   so.held_out_windows = s.args.held_out;
   so.progress = !s.args.quiet;
+  so.float_inputs = lt::uses_float_inputs(v.method, v.opt);
   const auto t0 = std::chrono::steady_clock::now();
   if (lt::uses_calibration(v.method)) {
     r.layers = lt::quantize_sequential(m, s.calib, method, so);
@@ -842,6 +874,10 @@ std::vector<variant> sweep_variants(const cli_args& args) {
             }
           } else {
             variants.push_back(v);
+            if (name == "gptq" && args.sweep_act_order) {
+              v.opt.act_order = true;
+              variants.push_back(v);
+            }
           }
         }
     }

@@ -20,7 +20,8 @@ method_fn awq_adapter(const method_options& o) {
         awq_options ao;
         ao.block = awq_inspect_block(job);
         if (job.input == tap::attn_out && job.model.cfg.n_head_kv != job.model.cfg.n_head) ao.alpha = 0.0f;
-        auto g = awq<B, G>::quantize_group(ls, search_windows(job, o.awq_windows), ao);
+        const Eigen::MatrixXf Xs = search_windows(job, o.awq_windows);
+        auto g = o.awq_stats_all ? awq<B, G>::quantize_group(ls, Xs, job.X, ao) : awq<B, G>::quantize_group(ls, Xs, ao);
         for (auto& q : g.linears) {
           Eigen::VectorXf inv = q.input_scales.cwiseInverse();
           out.push_back(make_linear(std::move(q), o, std::move(inv)));

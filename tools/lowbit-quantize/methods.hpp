@@ -29,6 +29,14 @@ struct method_options {
   // Calibration windows the block-output searches run on (AWQ's scale search, AdaDim's
   // block-level axis choice): the attention / MLP is re-run for every candidate.
   index awq_windows = 8;
+  // AWQ's s_x = mean |x| and its clip sample: over every calibration window (llm-awq's
+  // input_feat; default) or only the awq_windows the α search runs on (lowbit before 2026-12-03).
+  bool awq_stats_all = true;
+  // AWQ's inputs: the float model's activations (llm-awq; default) or the quantized upstream's.
+  bool awq_float_inputs = true;
+  // GPTQ's desc_act: columns by descending H_jj; grouped per-OC matrices then use static
+  // groups (stats from the original weights), as GPTQ's --act-order --static-groups.
+  bool act_order = false;
 };
 
 inline const std::vector<int>& supported_bits() {
@@ -67,6 +75,11 @@ method_fn make_method(const std::string& name, const method_options& o);
 // Whether the method reads calibration activations. RTN does not: the tool then runs no
 // calibration forward passes for it (only the held-out windows of the layer-error report).
 inline bool uses_calibration(const std::string& method) { return method != "rtn"; }
+// Whether the sequential pass feeds the method the float model's activations (AWQ, as
+// llm-awq) instead of the quantized upstream's (GPTQ and the methods built on it).
+inline bool uses_float_inputs(const std::string& method, const method_options& o) {
+  return method == "awq" && o.awq_float_inputs;
+}
 
 // OWQ's weak-column count per linear, the reference's main.py rule for its nominal
 // --target_bit t (method_owq.cpp explains it).

@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/llama.hpp"
@@ -49,6 +50,11 @@ struct sequential_options {
   index window = 512;         // tokens per calibration window
   index held_out_windows = 0; // trailing windows used only to measure layer errors
   bool progress = true;
+  // Feed every group the float model's activations instead of the quantized upstream's:
+  // the quantized linears are installed only after their block has run in float (llm-awq's
+  // run_awq, which collects a block's inputs and the next block's from the float layer).
+  // GPTQ, OWQ and SpQR calibrate on the quantized upstream (false, the default).
+  bool float_inputs = false;
 };
 
 // ‖(W − Ŵ) X‖² / ‖W X‖², in float64.
@@ -80,6 +86,7 @@ inline std::vector<layer_report> quantize_sequential(llama_model& m, std::span<c
   act h = m.embed(calib);
   for (index l = 0; l < m.cfg.n_layer; ++l) {
     llama_block& blk = m.blocks[static_cast<std::size_t>(l)];
+    std::vector<std::pair<slot, std::unique_ptr<linear>>> pending;  // float_inputs: installed after the block
     const tap_hook hook = [&](tap where, const act& X, llama_block& b) {
       group_job job{m, b, l, where, tap_slots(where), {}, X.leftCols(n_fit), T};
       for (slot s : job.slots) job.W.push_back(b[s].weight());
@@ -103,10 +110,12 @@ inline std::vector<layer_report> quantize_sequential(llama_model& m, std::span<c
         r.seconds = sec / static_cast<double>(out.size());
         r.notes = out[i]->notes();
         reports.push_back(std::move(r));
-        b.at(s) = std::move(out[i]);
+        if (opts.float_inputs) pending.emplace_back(s, std::move(out[i]));
+        else b.at(s) = std::move(out[i]);
       }
     };
     m.block_forward(blk, h, T, hook);
+    for (auto& [s, q] : pending) blk.at(s) = std::move(q);
     bar.update(l + 1);
   }
   return reports;

@@ -561,6 +561,21 @@ struct awq {
     const auto t0 = std::chrono::steady_clock::now();
     return finish_group(t0, linears, X, search_scales(linears, X, opt), opt, base_args...);
   }
+  // The same with the reference's split of the tokens: s_x = mean |x|, the clip sample and the
+  // base method's inputs come from every calibration token (X_all, as llm-awq's input_feat),
+  // while the α search, which runs the block once per candidate, sees X_search (an engine's
+  // subset of whole windows, to bound that cost). X_search = X_all is the overload above.
+  template <class... BaseArgs>
+  static auto quantize_group(std::span<const awq_linear> linears, const Eigen::MatrixXf& X_search,
+                             const Eigen::MatrixXf& X_all, const awq_options& opt, BaseArgs&&... base_args) {
+    detail::require(X_search.rows() == X_all.rows(), "awq::quantize_group: the search tokens have ", X_search.rows(),
+                    " channels, the calibration tokens ", X_all.rows());
+    detail::require(X_all.cols() > 0, "awq::quantize_group: X_all has no tokens");
+    const auto t0 = std::chrono::steady_clock::now();
+    return finish_group(t0, linears, X_all,
+                        search_awq_scales(linears, X_search, X_all.cwiseAbs().rowwise().mean(), opt, fake_quantize),
+                        opt, base_args...);
+  }
   template <class... BaseArgs>
   static auto quantize_group(std::span<const awq_linear> linears, const awq_calibration& calib,
                              const awq_options& opt = {}, BaseArgs&&... base_args) {
