@@ -91,3 +91,15 @@ TEST_CASE("policy: every built-in search has a name") {
 static_assert(std::is_same_v<decltype(lowbit::quantize<lowbit::rtn<lowbit::bits<3>, lowbit::group<lowbit::ic, 64>>>(
                                  std::declval<const Eigen::MatrixXf&>()))::packed_type,
                              lowbit::rtn<lowbit::bits<3>, lowbit::group<lowbit::ic, 64>>::packed_type>);
+
+TEST_CASE("policy: every tag has a name, the file format's and the CLI's word for it") {
+  using namespace std::string_view_literals;
+  STATIC_REQUIRE(lowbit::bits<3>::name == "bits<3>"sv);
+  STATIC_REQUIRE(lowbit::group<lowbit::oc, 128>::name == "group<oc, 128>"sv);
+  STATIC_REQUIRE(lowbit::group<lowbit::ic, lowbit::per_channel>::name == "group<ic, per_channel>"sv);
+  STATIC_REQUIRE(lowbit::quantized_stats<3, 16>::name == "quantized_stats<3, 16>"sv);
+  STATIC_REQUIRE(lowbit::fp16_stats::name == "fp16_stats"sv);
+  STATIC_REQUIRE(lowbit::symmetric::name == "symmetric"sv);
+  STATIC_REQUIRE(lowbit::sparse_outliers::name == "sparse_outliers"sv);
+  STATIC_REQUIRE(lowbit::mse_clip<>::name == "mse_clip"sv);
+}

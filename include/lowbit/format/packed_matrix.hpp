@@ -29,6 +29,9 @@ namespace lowbit::inline LOWBIT_ABI {
 template <BitWidth Bits, GroupPolicy Group, OutlierStore Outliers = no_outliers,
           StatsStorage Stats = fp16_stats, ZeroPointPolicy ZeroPoint = asymmetric>
 class packed_matrix {
+  static_assert(OutlierStorage<outlier_store<Outliers>>,
+                "lowbit::packed_matrix: the outlier store tag has no usable outlier_store<Tag> specialization "
+                "(init, weak_columns, sparse_entries, for_each_in_row, stored_bytes: format/outlier_store.hpp)");
   static_assert(!(Stats::second_level && ZeroPoint::is_symmetric),
                 "lowbit::packed_matrix: quantized_stats<> (SpQR) quantizes scales and zeros; "
                 "it needs asymmetric grids");
@@ -57,24 +60,7 @@ class packed_matrix {
     detail::require(Group::group_axis == axis::adaptive || ax == Group::group_axis,
                     "packed_matrix: axis ", axis_name(ax), " differs from the policy's ",
                     axis_name(Group::group_axis));
-    if constexpr (std::is_same_v<Outliers, dense_columns>) {
-      std::sort(weak.begin(), weak.end());
-      detail::require(std::adjacent_find(weak.begin(), weak.end()) == weak.end(),
-                      "packed_matrix: weak column indices repeat");
-      detail::require(weak.empty() || (weak.front() >= 0 && weak.back() < cols),
-                      "packed_matrix: weak column index out of range [0, ", cols, ")");
-      detail::require(static_cast<index>(weak.size()) < cols,
-                      "packed_matrix: ", weak.size(), " weak columns leave no column to quantize");
-      outliers_.columns = std::move(weak);
-      outliers_.values.assign(static_cast<std::size_t>(rows) * outliers_.columns.size(), half(0.0f));
-    } else {
-      detail::require(weak.empty(), "packed_matrix: weak columns need the dense_columns outlier store");
-    }
-    if constexpr (std::is_same_v<Outliers, sparse_outliers>) {
-      detail::require(cols <= 65536, "packed_matrix: sparse_outliers store uint16 column indices; ",
-                      cols, " columns exceed 65536");
-      outliers_.row_ptr.assign(static_cast<std::size_t>(rows) + 1, 0u);
-    }
+    outliers_.init(rows, cols, std::move(weak));
     qcols_ = cols_ - weak_count();
     group_size_ = Group::size == per_channel ? (ax == axis::oc ? qcols_ : rows_) : Group::size;
     row_bytes_ = packed_row_bytes(qcols_, bits);
@@ -95,10 +81,8 @@ class packed_matrix {
   index stat_index(index r, index qc) const {
     return axis_ == axis::oc ? r * stat_cols() + qc / group_size_ : (r / group_size_) * stat_cols() + qc;
   }
-  index weak_count() const {
-    if constexpr (std::is_same_v<Outliers, dense_columns>) return outliers_.count();
-    else return 0;
-  }
+  index weak_count() const { return static_cast<index>(outliers_.weak_columns().size()); }
+  std::span<const std::int32_t> weak_columns() const { return outliers_.weak_columns(); }
 
   // ---- parts ----
   std::span<const std::uint8_t> codes() const { return codes_; }
@@ -124,13 +108,12 @@ class packed_matrix {
   std::vector<index> quantized_column_map() const {
     std::vector<index> map;
     map.reserve(static_cast<std::size_t>(qcols_));
+    const auto weak = outliers_.weak_columns();
     std::size_t w = 0;
     for (index c = 0; c < cols_; ++c) {
-      if constexpr (std::is_same_v<Outliers, dense_columns>) {
-        if (w < outliers_.columns.size() && outliers_.columns[w] == c) {
-          ++w;
-          continue;
-        }
+      if (w < weak.size() && weak[w] == c) {
+        ++w;
+        continue;
       }
       map.push_back(c);
     }
@@ -139,22 +122,14 @@ class packed_matrix {
 
   // The float matrix the packed form stands for.
   Eigen::MatrixXf dequantize() const {
-    Eigen::MatrixXf out(rows_, cols_);
+    Eigen::MatrixXf out = Eigen::MatrixXf::Zero(rows_, cols_);  // weak columns: 0 + their stored value
     const auto map = quantized_column_map();
     std::vector<std::uint8_t> row(static_cast<std::size_t>(qcols_));
     for (index r = 0; r < rows_; ++r) {
       unpack_row_codes(r, row);
       for (index qc = 0; qc < qcols_; ++qc) out(r, map[static_cast<std::size_t>(qc)]) = decode(row[static_cast<std::size_t>(qc)], params(r, qc));
     }
-    if constexpr (std::is_same_v<Outliers, dense_columns>) {
-      for (index r = 0; r < rows_; ++r)
-        for (index j = 0; j < outliers_.count(); ++j) out(r, outliers_.columns[static_cast<std::size_t>(j)]) = outliers_.value(r, j);
-    }
-    if constexpr (std::is_same_v<Outliers, sparse_outliers>) {
-      for (index r = 0; r < rows_; ++r)
-        for (auto k = outliers_.row_ptr[static_cast<std::size_t>(r)]; k < outliers_.row_ptr[static_cast<std::size_t>(r) + 1]; ++k)
-          out(r, outliers_.col[k]) += outliers_.values[k].to_float();
-    }
+    for (index r = 0; r < rows_; ++r) outliers_.for_each_in_row(r, [&](index c, float v) { out(r, c) += v; });
     return out;
   }
 

@@ -83,17 +83,15 @@ struct packed_info {
 
 namespace detail {
 
+// The file format spells each policy by its tag's name.
 template <class S>
 std::string stats_name() {
-  if constexpr (std::is_same_v<S, fp16_stats>) return "fp16_stats";
-  else if constexpr (std::is_same_v<S, fp32_stats>) return "fp32_stats";
-  else return "quantized_stats<" + std::to_string(S::storage_bits) + ", " + std::to_string(S::rows) + ">";
+  static_assert(requires { S::name; }, "lowbit_writer: a stats storage needs a `name` to be written to a file");
+  return S::name;
 }
 template <class O>
 std::string outliers_name() {
-  if constexpr (std::is_same_v<O, dense_columns>) return "dense_columns";
-  else if constexpr (std::is_same_v<O, sparse_outliers>) return "sparse_outliers";
-  else return "no_outliers";
+  return O::name;
 }
 
 template <PackedMatrix PM>
@@ -110,7 +108,7 @@ packed_info info_of(std::string_view name, const PM& pm) {
   i.rows = pm.rows();
   i.cols = pm.cols();
   i.weak_columns = pm.weak_count();
-  if constexpr (std::is_same_v<typename PM::outlier_policy, sparse_outliers>) i.outliers_nnz = pm.outliers().count();
+  i.outliers_nnz = pm.outliers().sparse_entries();
   return i;
 }
 
@@ -189,17 +187,21 @@ inline packed_info decode_descriptor(std::string_view name, std::string_view d, 
                           where, ": stats=", i.stats,
                           " is not fp16_stats, fp32_stats or quantized_stats<B, R> (B 2, 3, 4 or 8; R a power of two)");
   i.outliers = field("outliers");
-  lowbit::detail::require(i.outliers == "no_outliers" || i.outliers == "dense_columns" || i.outliers == "sparse_outliers",
-                          where, ": outliers=", i.outliers, " is not no_outliers, dense_columns or sparse_outliers");
+  bool keeps_columns = false, keeps_entries = false;
+  const bool known = known_outlier_stores::visit(i.outliers, [&]<class O>() {
+    keeps_columns = outlier_store<O>::keeps_columns;
+    keeps_entries = outlier_store<O>::keeps_entries;
+  });
+  lowbit::detail::require(known, where, ": outliers=", i.outliers, " is not one of ", known_outlier_stores::names());
   constexpr std::int64_t max_dim = std::int64_t{1} << 31;
   i.rows = integer("rows", 1, max_dim);
   i.cols = integer("cols", 1, max_dim);
   i.weak_columns = integer("weak", 0, i.cols - 1);
   i.outliers_nnz = integer("nnz", 0, std::int64_t{1} << 40);
-  lowbit::detail::require(i.outliers == "dense_columns" || i.weak_columns == 0, where,
-                          ": weak columns need outliers=dense_columns");
-  lowbit::detail::require(i.outliers == "sparse_outliers" || i.outliers_nnz == 0, where,
-                          ": outlier values need outliers=sparse_outliers");
+  lowbit::detail::require(keeps_columns || i.weak_columns == 0, where, ": weak columns need outliers=dense_columns (",
+                          i.outliers, " keeps none)");
+  lowbit::detail::require(keeps_entries || i.outliers_nnz == 0, where, ": outlier values need outliers=sparse_outliers (",
+                          i.outliers, " keeps none)");
   return i;
 }
 
@@ -254,17 +256,9 @@ class lowbit_writer {
       put(n + ".scales", shape, pm.stats().scales());
       if (!PM::symmetric) put(n + ".zeros", shape, pm.stats().zeros());
     }
-    if constexpr (std::is_same_v<typename PM::outlier_policy, dense_columns>) {
-      const auto& o = pm.outliers();
-      put(n + ".weak_columns", detail::dims({o.count()}), std::span<const std::int32_t>(o.columns));
-      put(n + ".weak_values", detail::dims({pm.rows(), o.count()}), std::span<const half>(o.values));
-    }
-    if constexpr (std::is_same_v<typename PM::outlier_policy, sparse_outliers>) {
-      const auto& o = pm.outliers();
-      put(n + ".outlier_row_ptr", detail::dims({pm.rows() + 1}), std::span<const std::uint32_t>(o.row_ptr));
-      put(n + ".outlier_cols", detail::dims({o.count()}), std::span<const std::uint16_t>(o.col));
-      put(n + ".outlier_values", detail::dims({o.count()}), std::span<const half>(o.values));
-    }
+    pm.outliers().save(pm.rows(), [&](std::string_view suffix, const std::vector<std::uint64_t>& shape, auto span) {
+      put(n + std::string(suffix), shape, span);
+    });
   }
 
   // A float tensor (norm weights, embeddings, biases) stored as F32, F16 or BF16.
@@ -418,15 +412,11 @@ class lowbit_file {
     lowbit::detail::require(info.type_name() == want, context_, ": matrix '", name, "' is a ", info.type_name(),
                             " but the caller asked for a ", want);
     const std::string n(name);
-    std::vector<std::int32_t> weak;
-    if constexpr (std::is_same_v<typename PM::outlier_policy, dense_columns>) weak = st_.load<std::int32_t>(n + ".weak_columns");
-    PM pm = [&] {
-      try {
-        return PM(info.rows, info.cols, info.chosen_axis, weak);
-      } catch (const lowbit::error& e) {
-        lowbit::detail::fail(context_, ": matrix '", name, "': ", e.what());
-      }
-    }();
+    using store = outlier_store<typename PM::outlier_policy>;
+    std::vector<std::int32_t> weak =
+        store::load_weak_columns([&](std::string_view suffix) { return st_.load<std::int32_t>(n + std::string(suffix)); });
+    PM pm = lowbit::detail::with_context([&] { return PM(info.rows, info.cols, info.chosen_axis, weak); }, context_,
+                                         ": matrix '", name, "': ");
     copy_exact(n + ".codes", detail::dims({pm.rows(), static_cast<index>(pm.row_bytes())}), pm.codes());
     if constexpr (PM::stats_policy::second_level) {
       auto& t = pm.stats();
@@ -452,29 +442,11 @@ class lowbit_file {
                               "': stats entry ", i, " (scale ", p.scale, ", zero ", p.zero,
                               ") decodes beyond the float range");
     }
-    if constexpr (std::is_same_v<typename PM::outlier_policy, dense_columns>) {
-      auto& o = pm.outliers();
-      copy_exact(n + ".weak_values", detail::dims({pm.rows(), o.count()}), std::span<half>(o.values));
-      require_finite_stats(n + ".weak_values", std::span<const half>(o.values));
-    }
-    if constexpr (std::is_same_v<typename PM::outlier_policy, sparse_outliers>) {
-      auto& o = pm.outliers();
-      const auto nnz = static_cast<std::size_t>(info.outliers_nnz);
-      o.col.resize(nnz);
-      o.values.resize(nnz);
-      copy_exact(n + ".outlier_row_ptr", detail::dims({pm.rows() + 1}), std::span<std::uint32_t>(o.row_ptr));
-      copy_exact(n + ".outlier_cols", detail::dims({static_cast<index>(nnz)}), std::span<std::uint16_t>(o.col));
-      copy_exact(n + ".outlier_values", detail::dims({static_cast<index>(nnz)}), std::span<half>(o.values));
-      require_finite_stats(n + ".outlier_values", std::span<const half>(o.values));
-      lowbit::detail::require(o.row_ptr.front() == 0 && o.row_ptr.back() == nnz, context_, ": matrix '", name,
-                              "': outlier row pointers must run from 0 to ", nnz);
-      for (std::size_t r = 0; r + 1 < o.row_ptr.size(); ++r)
-        lowbit::detail::require(o.row_ptr[r] <= o.row_ptr[r + 1], context_, ": matrix '", name,
-                                "': outlier row pointers decrease at row ", r);
-      for (std::size_t k = 0; k < nnz; ++k)
-        lowbit::detail::require(static_cast<index>(o.col[k]) < pm.cols(), context_, ": matrix '", name,
-                                "': outlier column ", o.col[k], " is out of range [0, ", pm.cols(), ")");
-    }
+    auto get = [&](std::string_view suffix, const std::vector<std::uint64_t>& shape, auto span) {
+      copy_exact(n + std::string(suffix), shape, span);
+    };
+    lowbit::detail::with_context([&] { pm.outliers().load(pm.rows(), pm.cols(), info.outliers_nnz, get); }, context_,
+                                 ": matrix '", name, "': ");
     return pm;
   }
 
@@ -581,15 +553,13 @@ class lowbit_file {
       expect(".scales", sdt, detail::dims({srows, scols}));
       if (!i.symmetric) expect(".zeros", sdt, detail::dims({srows, scols}));
     }
-    if (i.outliers == "dense_columns") {
-      expect(".weak_columns", st_dtype::i32, detail::dims({i.weak_columns}));
-      expect(".weak_values", st_dtype::f16, detail::dims({i.rows, i.weak_columns}));
-    }
-    if (i.outliers == "sparse_outliers") {
-      expect(".outlier_row_ptr", st_dtype::u32, detail::dims({i.rows + 1}));
-      expect(".outlier_cols", st_dtype::u16, detail::dims({i.outliers_nnz}));
-      expect(".outlier_values", st_dtype::f16, detail::dims({i.outliers_nnz}));
-    }
+    known_outlier_stores::visit(i.outliers, [&]<class O>() {
+      outlier_store<O>::expect_tensors(i.rows, i.weak_columns, i.outliers_nnz, [&]<class T>(std::string_view suffix,
+                                                                                          lowbit::detail::tensor_of<T>,
+                                                                                          std::vector<std::uint64_t> shape) {
+        expect(std::string(suffix), dtype_of<T>(), std::move(shape));
+      });
+    });
   }
 
   template <class T>

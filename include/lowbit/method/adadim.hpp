@@ -80,8 +80,7 @@ struct group_size_of<P, Ps...> {
 // The same packed matrix with the axis recorded at run time.
 template <class Dst, class Src>
 Dst with_runtime_axis(const Src& q) {
-  std::vector<std::int32_t> weak;
-  if constexpr (std::is_same_v<typename Src::outlier_policy, dense_columns>) weak = q.outliers().columns;
+  std::vector<std::int32_t> weak(q.weak_columns().begin(), q.weak_columns().end());
   Dst d(q.rows(), q.cols(), q.group_axis(), std::move(weak));
   detail::require(d.codes().size() == q.codes().size() && d.group_size() == q.group_size(),
                   "adadim: internal layout mismatch between the fixed and the adaptive packed matrix");

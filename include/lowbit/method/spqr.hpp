@@ -98,10 +98,7 @@ class spqr_matrix {
   PM& packed() { return inner_; }
   std::span<const std::uint16_t> permutation() const { return perm_; }
 
-  index outlier_count() const {
-    if constexpr (std::is_same_v<typename PM::outlier_policy, sparse_outliers>) return inner_.outliers().count();
-    else return 0;
-  }
+  index outlier_count() const { return inner_.outliers().sparse_entries(); }
   double outlier_rate() const {
     return static_cast<double>(outlier_count()) / (static_cast<double>(rows()) * static_cast<double>(cols()));
   }

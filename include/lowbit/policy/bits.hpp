@@ -3,6 +3,8 @@
 // BitWidth policy: how many bits each stored weight code has.
 #include <concepts>
 
+#include "lowbit/detail/tag_name.hpp"
+
 namespace lowbit::inline LOWBIT_ABI {
 
 // The bit widths with packed formats and kernels. 3 bits is stored densely (bit planes 2+1),
@@ -16,6 +18,8 @@ struct bits {
   static constexpr int value = N;
   static constexpr int levels = 1 << N;
   static constexpr int max_code = levels - 1;
+  static constexpr detail::tag_name_text name_text = detail::tag_name("bits<", N, ">");
+  static constexpr const char* name = name_text.data();
 };
 
 template <class T>

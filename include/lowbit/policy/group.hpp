@@ -10,6 +10,8 @@
 #include <concepts>
 #include <cstdint>
 
+#include "lowbit/detail/tag_name.hpp"
+
 namespace lowbit::inline LOWBIT_ABI {
 
 enum class axis : std::uint8_t { oc = 0, ic = 1, adaptive = 2 };
@@ -34,6 +36,10 @@ struct group {
                 "lowbit::group<axis, Size>: Size must be a power of two (>= 2) or per_channel");
   static constexpr lowbit::axis group_axis = A;
   static constexpr int size = Size;
+  static constexpr detail::tag_name_text name_text =
+      Size == per_channel ? detail::tag_name("group<", axis_name(A), ", per_channel>")
+                          : detail::tag_name("group<", axis_name(A), ", ", Size, ">");
+  static constexpr const char* name = name_text.data();
 };
 
 template <class T>

@@ -8,13 +8,17 @@
 //               each such group with its own fp16 scale and zero (filled by method/spqr.hpp).
 #include <concepts>
 
+#include "lowbit/detail/tag_name.hpp"
+
 namespace lowbit::inline LOWBIT_ABI {
 
 struct fp16_stats {
+  static constexpr const char* name = "fp16_stats";
   static constexpr int storage_bits = 16;
   static constexpr bool second_level = false;
 };
 struct fp32_stats {
+  static constexpr const char* name = "fp32_stats";
   static constexpr int storage_bits = 32;
   static constexpr bool second_level = false;
 };
@@ -26,6 +30,8 @@ struct quantized_stats {
   static constexpr int storage_bits = Bits;
   static constexpr int rows = Rows;
   static constexpr bool second_level = true;
+  static constexpr detail::tag_name_text name_text = detail::tag_name("quantized_stats<", Bits, ", ", Rows, ">");
+  static constexpr const char* name = name_text.data();
 };
 
 template <class T>

@@ -6,8 +6,14 @@
 
 namespace lowbit::inline LOWBIT_ABI {
 
-struct asymmetric { static constexpr bool is_symmetric = false; };
-struct symmetric { static constexpr bool is_symmetric = true; };
+struct asymmetric {
+  static constexpr const char* name = "asymmetric";
+  static constexpr bool is_symmetric = false;
+};
+struct symmetric {
+  static constexpr const char* name = "symmetric";
+  static constexpr bool is_symmetric = true;
+};
 
 template <class T>
 concept ZeroPointPolicy = std::is_same_v<T, asymmetric> || std::is_same_v<T, symmetric>;

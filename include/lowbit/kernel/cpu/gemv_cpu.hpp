@@ -134,41 +134,17 @@ inline int log2_exact(index v) { return std::countr_zero(static_cast<std::uint64
 template <PackedMatrix PM>
 void add_outliers(const PM& W, const kernel_table& K, const float* X, const std::vector<float>& xweak, index m,
                   index r0, index r1, float* Y) {
-  using O = typename PM::outlier_policy;
-  const index rows = W.rows(), cols = W.cols();
-  if constexpr (std::is_same_v<O, dense_columns>) {
-    const auto& o = W.outliers();
-    const index k = o.count();
-    if (k == 0) return;
-    const auto* v = reinterpret_cast<const std::uint16_t*>(o.values.data());
-    for (index r = r0; r < r1; ++r)
-      for (index i = 0; i < m; ++i) Y[i * rows + r] += K.dot_f16(v + r * k, xweak.data() + i * k, k);
-  } else if constexpr (std::is_same_v<O, sparse_outliers>) {
-    const auto& o = W.outliers();
-    const auto* v = reinterpret_cast<const std::uint16_t*>(o.values.data());
-    for (index r = r0; r < r1; ++r) {
-      const auto b = o.row_ptr[static_cast<std::size_t>(r)], e = o.row_ptr[static_cast<std::size_t>(r) + 1];
-      if (b == e) continue;
-      for (index i = 0; i < m; ++i)
-        Y[i * rows + r] += K.sparse_dot(v + b, o.col.data() + b, static_cast<index>(e - b), X + i * cols);
-    }
-  } else {
-    (void)W, (void)K, (void)X, (void)xweak, (void)m, (void)r0, (void)r1, (void)Y, (void)rows, (void)cols;
-  }
+  W.outliers().add_products(K, X, xweak.data(), m, W.cols(), r0, r1, W.rows(), Y);
 }
 
+// X gathered to the weak columns, [m x k] (empty without them).
 template <PackedMatrix PM>
 std::vector<float> gather_weak(const PM& W, const float* X, index m) {
-  std::vector<float> xw;
-  if constexpr (std::is_same_v<typename PM::outlier_policy, dense_columns>) {
-    const auto& cols = W.outliers().columns;
-    const index k = static_cast<index>(cols.size());
-    xw.resize(static_cast<std::size_t>(m * k));
-    for (index i = 0; i < m; ++i)
-      for (index j = 0; j < k; ++j) xw[static_cast<std::size_t>(i * k + j)] = X[i * W.cols() + cols[static_cast<std::size_t>(j)]];
-  } else {
-    (void)W, (void)X, (void)m;
-  }
+  const auto cols = W.weak_columns();
+  const index k = static_cast<index>(cols.size());
+  std::vector<float> xw(static_cast<std::size_t>(m * k));
+  for (index i = 0; i < m; ++i)
+    for (index j = 0; j < k; ++j) xw[static_cast<std::size_t>(i * k + j)] = X[i * W.cols() + cols[static_cast<std::size_t>(j)]];
   return xw;
 }
 

@@ -24,16 +24,9 @@ void gemv(const PM& W, std::span<const float> x, std::span<float> y) {
       const double w = static_cast<double>(p.scale) * (static_cast<double>(codes[static_cast<std::size_t>(qc)]) - p.zero);
       acc += w * x[static_cast<std::size_t>(map[static_cast<std::size_t>(qc)])];
     }
-    if constexpr (std::is_same_v<typename PM::outlier_policy, dense_columns>) {
-      const auto& o = W.outliers();
-      for (index j = 0; j < o.count(); ++j)
-        acc += static_cast<double>(o.value(r, j)) * x[static_cast<std::size_t>(o.columns[static_cast<std::size_t>(j)])];
-    }
-    if constexpr (std::is_same_v<typename PM::outlier_policy, sparse_outliers>) {
-      const auto& o = W.outliers();
-      for (auto k = o.row_ptr[static_cast<std::size_t>(r)]; k < o.row_ptr[static_cast<std::size_t>(r) + 1]; ++k)
-        acc += static_cast<double>(o.values[k].to_float()) * x[o.col[k]];
-    }
+    W.outliers().for_each_in_row(r, [&](index c, float v) {
+      acc += static_cast<double>(v) * x[static_cast<std::size_t>(c)];
+    });
     y[static_cast<std::size_t>(r)] = static_cast<float>(acc);
   }
 }
