@@ -18,4 +18,15 @@ foreach(cxx ${_hyg_compilers})
                    "-DSYSINC=${_eigen_inc};${_xsimd_inc}" "-DHEADERS=${_hyg_headers}"
                    -DWORK=${CMAKE_CURRENT_BINARY_DIR}/hygiene/${_cxx_name}
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/hygiene/check_macros.cmake)
+  # Strict warnings: every method front header, each method instantiated once plus the CPU
+  # GEMV, -Wconversion -Wshadow -Werror (front-end checks, so -fsyntax-only: ~15-20 s).
+  set(_hyg_sys)
+  foreach(d ${_eigen_inc} ${_xsimd_inc})
+    if(NOT d STREQUAL "/usr/include")  # -isystem /usr/include breaks libstdc++'s #include_next
+      list(APPEND _hyg_sys -isystem ${d})
+    endif()
+  endforeach()
+  add_test(NAME hygiene.warnings.${_cxx_name}
+           COMMAND ${cxx} -std=c++20 -fsyntax-only -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Werror
+                   -I${PROJECT_SOURCE_DIR}/include ${_hyg_sys} ${CMAKE_CURRENT_SOURCE_DIR}/hygiene/warnings.cpp)
 endforeach()
