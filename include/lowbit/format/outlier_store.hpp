@@ -67,6 +67,14 @@ struct tensor_of {
 };
 }  // namespace detail
 
+namespace detail {
+// A visitor for the concept below (a named type, not a lambda: nvcc's front end rejects
+// lambdas in a requires-expression).
+struct row_entry_probe {
+  void operator()(index, float) const {}
+};
+}  // namespace detail
+
 // What every outlier_store<O> provides (see the top of this file).
 template <class S>
 concept OutlierStorage = requires(S& s, const S& cs, index i, std::vector<std::int32_t> weak) {
@@ -77,7 +85,7 @@ concept OutlierStorage = requires(S& s, const S& cs, index i, std::vector<std::i
   { cs.weak_columns() } -> std::convertible_to<std::span<const std::int32_t>>;
   { cs.sparse_entries() } -> std::convertible_to<index>;
   { cs.stored_bytes() } -> std::convertible_to<std::size_t>;
-  cs.for_each_in_row(i, [](index, float) {});
+  cs.for_each_in_row(i, detail::row_entry_probe{});
 };
 
 template <>
