@@ -55,19 +55,19 @@ inline tensor_shape shape_of(std::initializer_list<index> d) {
 inline void reject_weak_columns(const std::vector<std::int32_t>& weak, const char* store) {
   detail::require(weak.empty(), "packed_matrix: weak columns need the dense_columns outlier store, not ", store);
 }
-inline void require_finite_values(std::span<const half> v, const char* tensor) {
+// Every element of a stored tensor (fp16 or fp32) is finite; the message names the element,
+// after `where` (the file and matrix, or empty when the caller adds them).
+template <class T>
+void require_finite_values(std::span<const T> v, std::string_view tensor, std::string_view where = {}) {
   for (std::size_t k = 0; k < v.size(); ++k)
-    detail::require(std::isfinite(v[k].to_float()), "tensor '", tensor, "' element ", k, " is ", v[k].to_float(),
-                    "; expected a finite number");
+    detail::require(std::isfinite(static_cast<float>(v[k])), where, "tensor '", tensor, "' element ", k, " is ",
+                    static_cast<float>(v[k]), "; expected a finite number");
 }
 // Stand-ins for the element types in expect_tensors (the listing checks dtype by type).
 template <class T>
 struct tensor_of {
   using type = T;
 };
-}  // namespace detail
-
-namespace detail {
 // A visitor for the concept below (a named type, not a lambda: nvcc's front end rejects
 // lambdas in a requires-expression).
 struct row_entry_probe {
@@ -152,7 +152,7 @@ struct outlier_store<dense_columns> {
   template <class Get>
   void load(index rows, index, index, Get&& get) {
     get(".weak_values", detail::shape_of({rows, count()}), std::span<half>(values));
-    detail::require_finite_values(values, "weak_values");
+    detail::require_finite_values(std::span<const half>(values), "weak_values");
   }
   // x_weak: x gathered to the weak columns, [m x k] (packed_matrix::gather_weak).
   template <class K>
@@ -216,7 +216,7 @@ struct outlier_store<sparse_outliers> {
     get(".outlier_row_ptr", detail::shape_of({rows + 1}), std::span<std::uint32_t>(row_ptr));
     get(".outlier_cols", detail::shape_of({nnz}), std::span<std::uint16_t>(col));
     get(".outlier_values", detail::shape_of({nnz}), std::span<half>(values));
-    detail::require_finite_values(values, "outlier_values");
+    detail::require_finite_values(std::span<const half>(values), "outlier_values");
     detail::require(row_ptr.front() == 0 && row_ptr.back() == n, "outlier row pointers must run from 0 to ", n);
     for (std::size_t r = 0; r + 1 < row_ptr.size(); ++r)
       detail::require(row_ptr[r] <= row_ptr[r + 1], "outlier row pointers decrease at row ", r);

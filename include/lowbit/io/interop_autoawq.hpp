@@ -357,20 +357,16 @@ inline const safetensors_tensor_info& int_layout_tensor(const safetensors_file& 
     lowbit::detail::require(d <= (std::uint64_t{1} << 31), fmt, " import: tensor '", name, "' dimension ", d, " is too large");
   return t;
 }
-inline std::vector<std::uint64_t> udims(std::initializer_list<index> d) {
-  std::vector<std::uint64_t> v;
-  for (index x : d) v.push_back(static_cast<std::uint64_t>(x));
-  return v;
-}
+using lowbit::detail::shape_of;  // a tensor shape from its extents (format/outlier_store.hpp)
 }  // namespace detail
 
 // `<prefix>.qweight`, `.qzeros`, `.scales`, `.g_idx` as GPTQ checkpoints name them.
 inline void add_gptq(safetensors_writer& w, std::string_view prefix, const gptq_tensors& t) {
   const std::string p(prefix);
-  w.add<std::int32_t>(p + ".qweight", detail::udims({t.qweight_rows(), t.out_features}), t.qweight);
-  w.add<std::int32_t>(p + ".qzeros", detail::udims({t.groups(), t.qzeros_cols()}), t.qzeros);
-  w.add<half>(p + ".scales", detail::udims({t.groups(), t.out_features}), t.scales);
-  w.add<std::int32_t>(p + ".g_idx", detail::udims({t.in_features}), t.g_idx);
+  w.add<std::int32_t>(p + ".qweight", detail::shape_of({t.qweight_rows(), t.out_features}), t.qweight);
+  w.add<std::int32_t>(p + ".qzeros", detail::shape_of({t.groups(), t.qzeros_cols()}), t.qzeros);
+  w.add<half>(p + ".scales", detail::shape_of({t.groups(), t.out_features}), t.scales);
+  w.add<std::int32_t>(p + ".g_idx", detail::shape_of({t.in_features}), t.g_idx);
 }
 
 // Reads one GPTQ layer; bits, group_size and sym come from the checkpoint's quantize_config.
@@ -390,7 +386,7 @@ inline gptq_tensors read_gptq(const safetensors_file& f, std::string_view prefix
   const auto& sc = detail::int_layout_tensor(f, p + ".scales", st_dtype::f16, 2, "GPTQ");
   lowbit::detail::require(group_size == -1 || group_size > 0, "GPTQ import: group_size ", group_size, " must be positive or -1");
   if (t.in_features > 0) {
-    lowbit::detail::require(sc.shape == detail::udims({t.groups(), t.out_features}), "GPTQ import: '", p,
+    lowbit::detail::require(sc.shape == detail::shape_of({t.groups(), t.out_features}), "GPTQ import: '", p,
                             ".scales' shape does not match qweight and group_size ", group_size);
     lowbit::detail::require(qz.shape[0] == sc.shape[0], "GPTQ import: '", p, ".qzeros' and '", p, ".scales' disagree on the group count");
   }
@@ -407,9 +403,9 @@ inline gptq_tensors read_gptq(const safetensors_file& f, std::string_view prefix
 // `<prefix>.qweight`, `.qzeros`, `.scales` as AutoAWQ names them.
 inline void add_awq(safetensors_writer& w, std::string_view prefix, const awq_tensors& t) {
   const std::string p(prefix);
-  w.add<std::int32_t>(p + ".qweight", detail::udims({t.in_features, t.out_features / 8}), t.qweight);
-  w.add<std::int32_t>(p + ".qzeros", detail::udims({t.groups(), t.out_features / 8}), t.qzeros);
-  w.add<half>(p + ".scales", detail::udims({t.groups(), t.out_features}), t.scales);
+  w.add<std::int32_t>(p + ".qweight", detail::shape_of({t.in_features, t.out_features / 8}), t.qweight);
+  w.add<std::int32_t>(p + ".qzeros", detail::shape_of({t.groups(), t.out_features / 8}), t.qzeros);
+  w.add<half>(p + ".scales", detail::shape_of({t.groups(), t.out_features}), t.scales);
 }
 
 inline awq_tensors read_awq(const safetensors_file& f, std::string_view prefix, int group_size) {
@@ -423,7 +419,7 @@ inline awq_tensors read_awq(const safetensors_file& f, std::string_view prefix, 
   t.in_features = static_cast<index>(qw.shape[0]);
   t.out_features = static_cast<index>(qw.shape[1] * 8);
   if (t.in_features > 0)
-    lowbit::detail::require(sc.shape == detail::udims({t.groups(), t.out_features}), "AWQ import: '", p,
+    lowbit::detail::require(sc.shape == detail::shape_of({t.groups(), t.out_features}), "AWQ import: '", p,
                             ".scales' shape does not match qweight and group_size ", group_size);
   t.qweight = f.load<std::int32_t>(p + ".qweight");
   t.qzeros = f.load<std::int32_t>(p + ".qzeros");

@@ -205,11 +205,7 @@ inline packed_info decode_descriptor(std::string_view name, std::string_view d, 
   return i;
 }
 
-inline std::vector<std::uint64_t> dims(std::initializer_list<index> d) {
-  std::vector<std::uint64_t> v;
-  for (index x : d) v.push_back(static_cast<std::uint64_t>(x));
-  return v;
-}
+using lowbit::detail::shape_of;  // a tensor shape from its extents (format/outlier_store.hpp)
 
 }  // namespace detail
 
@@ -244,15 +240,15 @@ class lowbit_writer {
     lowbit::detail::require(names_.emplace(n).second, "lowbit_writer: name '", n, "' is used twice");
     const packed_info info = detail::info_of(name, pm);
     st_.set_metadata("lowbit.matrix." + n, detail::encode_descriptor(info));
-    put(n + ".codes", detail::dims({pm.rows(), static_cast<index>(pm.row_bytes())}), pm.codes());
+    put(n + ".codes", detail::shape_of({pm.rows(), static_cast<index>(pm.row_bytes())}), pm.codes());
     if constexpr (PM::stats_policy::second_level) {  // SpQR: codes of scales and zeros + their fp16 grids
       const auto& t = pm.stats();
-      const auto codes_shape = detail::dims({pm.stat_cols(), static_cast<index>(t.column_bytes())});
+      const auto codes_shape = detail::shape_of({pm.stat_cols(), static_cast<index>(t.column_bytes())});
       put(n + ".scale_codes", codes_shape, t.scale_codes());
       put(n + ".zero_codes", codes_shape, t.zero_codes());
-      put(n + ".stats_grids", detail::dims({pm.stat_cols(), t.groups_per_column(), 4}), t.second_level());
+      put(n + ".stats_grids", detail::shape_of({pm.stat_cols(), t.groups_per_column(), 4}), t.second_level());
     } else {
-      const auto shape = detail::dims({pm.stat_rows(), pm.stat_cols()});
+      const auto shape = detail::shape_of({pm.stat_rows(), pm.stat_cols()});
       put(n + ".scales", shape, pm.stats().scales());
       if (!PM::symmetric) put(n + ".zeros", shape, pm.stats().zeros());
     }
@@ -264,7 +260,7 @@ class lowbit_writer {
   // A float tensor (norm weights, embeddings, biases) stored as F32, F16 or BF16.
   void add_tensor(std::string_view name, const Eigen::MatrixXf& w, st_dtype dtype = st_dtype::f32) {
     const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rm = w;
-    add_tensor(name, detail::dims({w.rows(), w.cols()}), std::span<const float>(rm.data(), static_cast<std::size_t>(rm.size())), dtype);
+    add_tensor(name, detail::shape_of({w.rows(), w.cols()}), std::span<const float>(rm.data(), static_cast<std::size_t>(rm.size())), dtype);
   }
   void add_tensor(std::string_view name, std::vector<std::uint64_t> shape, std::span<const float> v,
                   st_dtype dtype = st_dtype::f32) {
@@ -290,7 +286,7 @@ class lowbit_writer {
   void add_indices(std::string_view name, std::span<const std::int32_t> v) {
     lowbit::detail::require(!name.empty(), "lowbit_writer: a tensor needs a name");
     lowbit::detail::require(names_.emplace(std::string(name)).second, "lowbit_writer: name '", name, "' is used twice");
-    put(std::string(name), detail::dims({static_cast<index>(v.size())}), v);
+    put(std::string(name), detail::shape_of({static_cast<index>(v.size())}), v);
   }
 
   // The caller's own key/value pairs (model name, method, report), stored as "user.<key>".
@@ -417,16 +413,16 @@ class lowbit_file {
         store::load_weak_columns([&](std::string_view suffix) { return st_.load<std::int32_t>(n + std::string(suffix)); });
     PM pm = lowbit::detail::with_context([&] { return PM(info.rows, info.cols, info.chosen_axis, weak); }, context_,
                                          ": matrix '", name, "': ");
-    copy_exact(n + ".codes", detail::dims({pm.rows(), static_cast<index>(pm.row_bytes())}), pm.codes());
+    copy_exact(n + ".codes", detail::shape_of({pm.rows(), static_cast<index>(pm.row_bytes())}), pm.codes());
     if constexpr (PM::stats_policy::second_level) {
       auto& t = pm.stats();
-      const auto codes_shape = detail::dims({pm.stat_cols(), static_cast<index>(t.column_bytes())});
+      const auto codes_shape = detail::shape_of({pm.stat_cols(), static_cast<index>(t.column_bytes())});
       copy_exact(n + ".scale_codes", codes_shape, t.scale_codes());
       copy_exact(n + ".zero_codes", codes_shape, t.zero_codes());
-      copy_exact(n + ".stats_grids", detail::dims({pm.stat_cols(), t.groups_per_column(), 4}), t.second_level());
+      copy_exact(n + ".stats_grids", detail::shape_of({pm.stat_cols(), t.groups_per_column(), 4}), t.second_level());
       require_finite_stats(n + ".stats_grids", std::span<const half>(t.second_level()));
     } else {
-      const auto shape = detail::dims({pm.stat_rows(), pm.stat_cols()});
+      const auto shape = detail::shape_of({pm.stat_rows(), pm.stat_cols()});
       copy_exact(n + ".scales", shape, pm.stats().scales());
       require_finite_stats(n + ".scales", pm.stats().scales());
       if constexpr (!PM::symmetric) {
@@ -541,17 +537,17 @@ class lowbit_file {
     const index srows = i.chosen_axis == axis::oc ? i.rows : (i.rows + g - 1) / g;
     const index scols = i.chosen_axis == axis::oc ? (qcols + g - 1) / g : qcols;
     const st_dtype sdt = i.stats == "fp16_stats" ? st_dtype::f16 : st_dtype::f32;
-    expect(".codes", st_dtype::u8, detail::dims({i.rows, static_cast<index>(packed_row_bytes(qcols, i.bits))}));
+    expect(".codes", st_dtype::u8, detail::shape_of({i.rows, static_cast<index>(packed_row_bytes(qcols, i.bits))}));
     int qb = 0, qr = 0;
     if (detail::parse_quantized_stats(i.stats, qb, qr)) {
       lowbit::detail::require(!i.symmetric, where, ": quantized_stats need an asymmetric grid");
-      const auto codes_shape = detail::dims({scols, static_cast<index>(packed_row_bytes(srows, qb))});
+      const auto codes_shape = detail::shape_of({scols, static_cast<index>(packed_row_bytes(srows, qb))});
       expect(".scale_codes", st_dtype::u8, codes_shape);
       expect(".zero_codes", st_dtype::u8, codes_shape);
-      expect(".stats_grids", st_dtype::f16, detail::dims({scols, (srows + qr - 1) / qr, 4}));
+      expect(".stats_grids", st_dtype::f16, detail::shape_of({scols, (srows + qr - 1) / qr, 4}));
     } else {
-      expect(".scales", sdt, detail::dims({srows, scols}));
-      if (!i.symmetric) expect(".zeros", sdt, detail::dims({srows, scols}));
+      expect(".scales", sdt, detail::shape_of({srows, scols}));
+      if (!i.symmetric) expect(".zeros", sdt, detail::shape_of({srows, scols}));
     }
     known_outlier_stores::visit(i.outliers, [&]<class O>() {
       outlier_store<O>::expect_tensors(i.rows, i.weak_columns, i.outliers_nnz, [&]<class T>(std::string_view suffix,
@@ -571,9 +567,7 @@ class lowbit_file {
   }
   template <class T>
   void require_finite_stats(const std::string& tensor, std::span<const T> v) const {
-    for (std::size_t k = 0; k < v.size(); ++k)
-      lowbit::detail::require(std::isfinite(static_cast<float>(v[k])), context_, ": tensor '", tensor, "' element ", k,
-                              " is ", static_cast<float>(v[k]), "; expected a finite number");
+    lowbit::detail::require_finite_values(v, tensor, context_ + ": ");
   }
   template <class T>
   void require_finite_stats(const std::string& tensor, std::span<T> v) const {
