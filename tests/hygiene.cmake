@@ -30,3 +30,13 @@ foreach(cxx ${_hyg_compilers})
            COMMAND ${cxx} -std=c++20 -fsyntax-only -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Werror
                    -I${PROJECT_SOURCE_DIR}/include ${_hyg_sys} ${CMAKE_CURRENT_SOURCE_DIR}/hygiene/warnings.cpp)
 endforeach()
+# Compile cost (issue #16): including the front headers instantiates none of Eigen's products,
+# LLT or triangular solves (clang's -ftime-trace lists every instantiation; ~5 s).
+if(LOWBIT_CLANGXX)
+  add_test(NAME hygiene.lazy_instantiation
+           COMMAND ${CMAKE_COMMAND} -DCXX=${LOWBIT_CLANGXX} -DINCLUDE=${PROJECT_SOURCE_DIR}/include
+                   "-DSYSINC=${_eigen_inc};${_xsimd_inc}"
+                   "-DHEADERS=${_hyg_headers};lowbit/rptq.hpp;lowbit/lowbit.hpp"
+                   -DWORK=${CMAKE_CURRENT_BINARY_DIR}/hygiene/lazy
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/hygiene/check_lazy.cmake)
+endif()

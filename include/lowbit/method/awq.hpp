@@ -172,11 +172,14 @@ inline double mean_squared_difference(const Eigen::MatrixXf& a, const Eigen::Mat
 }
 
 // Σ_r e_r H e_rᵀ over the rows of E, in fp64, rows in parallel; the per-row terms are summed
-// in order afterwards so the result does not depend on the thread count.
-inline double quadratic_error(const Eigen::MatrixXf& E, const Eigen::MatrixXd& H) {
+// in order afterwards so the result does not depend on the thread count. E may be an Eigen
+// expression (W − Q): its rows are evaluated block by block. (A template, as the clip search
+// below: their fp64 GEMMs are instantiated only in a TU that runs AWQ; issue #16.)
+template <class Derived>
+double quadratic_error(const Eigen::MatrixBase<Derived>& E, const Eigen::MatrixXd& H) {
   std::vector<double> row(static_cast<std::size_t>(E.rows()));
   parallel_for(E.rows(), 16, [&](index r0, index r1) {
-    const Eigen::MatrixXd Ed = E.middleRows(r0, r1 - r0).cast<double>();
+    const Eigen::MatrixXd Ed = E.middleRows(r0, r1 - r0).template cast<double>();
     const Eigen::MatrixXd EH = Ed * H;
     for (index r = r0; r < r1; ++r) row[static_cast<std::size_t>(r)] = EH.row(r - r0).dot(Ed.row(r - r0));
   });
@@ -360,8 +363,9 @@ inline Eigen::MatrixXf awq_clip_sample(const Eigen::MatrixXf& X, index n_sample)
 // minimising ‖x_g·(Q(clamp(w_g, ±limit)) − w_g)‖² over the sampled tokens, where Q is the
 // min-max grid `spec` (symmetric clip, asymmetric quantization, as llm-awq). Returns the limits
 // [rows x groups]; X_scaled are the layer's (scaled) inputs [in x tokens].
-inline Eigen::MatrixXf search_awq_clip(const Eigen::MatrixXf& W, const Eigen::MatrixXf& X_scaled, index G,
-                                       const grid_spec& spec, const awq_options& opt) {
+template <class Derived>
+Eigen::MatrixXf search_awq_clip(const Eigen::MatrixBase<Derived>& W, const Eigen::MatrixXf& X_scaled, index G,
+                                const grid_spec& spec, const awq_options& opt) {
   detail::require_awq_options(opt);
   detail::require(W.cols() == X_scaled.rows(), "awq::search_clip: W has ", W.cols(), " columns, X has ",
                   X_scaled.rows(), " rows");

@@ -161,23 +161,30 @@ void for_tiles(index n, index tile, bool parallel, Fn&& fn) {
 // columns an Eigen LLT of the diagonal block, the panel solve and the trailing update
 // A22 −= L21 L21ᵀ over fixed 256 x 256 lower tiles, each an Eigen GEMM on one parallel_for
 // task (Eigen's own LLT runs on one core; results do not depend on the thread count).
-inline bool cholesky_in_place(Eigen::MatrixXd& A) {
+//
+// This function, inverse_upper_cholesky and gptq_prepare are templates on the scalar (always
+// double in lowbit) so that Eigen's LLT, triangular solves and GEMMs are instantiated only in
+// a TU that runs GPTQ, not in every TU that includes a method header (issue #16's compile
+// cost; bench/compile_cost.sh measures it).
+template <class Real>
+bool cholesky_in_place(Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic>& A) {
+  using Mat = Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic>;
   const index n = A.rows();
   constexpr index nb = 128, tile = 256;
   for (index k0 = 0; k0 < n; k0 += nb) {
     const index kb = std::min(nb, n - k0), r0 = k0 + kb, rest = n - r0;
-    const Eigen::MatrixXd D = A.block(k0, k0, kb, kb);
-    Eigen::LLT<Eigen::MatrixXd> llt(D);
+    const Mat D = A.block(k0, k0, kb, kb);
+    Eigen::LLT<Mat> llt(D);
     if (llt.info() != Eigen::Success) return false;
-    const Eigen::MatrixXd L11 = llt.matrixL();
+    const Mat L11 = llt.matrixL();
     for (index i = 0; i < kb; ++i)
       if (!(L11(i, i) > 0.0) || !std::isfinite(L11(i, i))) return false;
-    A.block(k0, k0, kb, kb).triangularView<Eigen::Lower>() = L11;
+    A.block(k0, k0, kb, kb).template triangularView<Eigen::Lower>() = L11;
     if (rest == 0) break;
     // Panel: L21 = A21 · L11⁻ᵀ, row tiles.
     for_tiles(rest, tile, rest * kb >= 32768, [&](index b, index e) {
       auto P = A.block(r0 + b, k0, e - b, kb);
-      L11.transpose().triangularView<Eigen::Upper>().solveInPlace<Eigen::OnTheRight>(P);
+      L11.transpose().template triangularView<Eigen::Upper>().template solveInPlace<Eigen::OnTheRight>(P);
     });
     // Trailing update of the lower triangle.
     const index nt = (rest + tile - 1) / tile;
@@ -201,22 +208,24 @@ inline bool cholesky_in_place(Eigen::MatrixXd& A) {
 // is upper triangular, so U = J L⁻¹ J: one Cholesky and one triangular inverse (n³/3 each)
 // instead of the reference's Cholesky, inverse and second Cholesky. fp64: the factor of a
 // matrix whose condition reaches 1 + 100·n with 1% damping.
-inline bool inverse_upper_cholesky(const Eigen::MatrixXd& A, Eigen::MatrixXf& U) {
+template <class Real>
+bool inverse_upper_cholesky(const Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic>& A, Eigen::MatrixXf& U) {
+  using Mat = Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic>;
   const index n = A.rows();
-  Eigen::MatrixXd L = A.reverse();  // J A J
+  Mat L = A.reverse();  // J A J
   if (!cholesky_in_place(L)) return false;
   // L⁻¹ column block by column block (block j is zero above row j0): independent triangular
   // solves, one per task.
   constexpr index nb = 128;
-  Eigen::MatrixXd Linv = Eigen::MatrixXd::Identity(n, n);
+  Mat Linv = Mat::Identity(n, n);
   const index blocks = (n + nb - 1) / nb;
   parallel_for(blocks, 1, [&](index b0, index b1) {
     for (index b = b0; b < b1; ++b) {
       const index j0 = b * nb, w = std::min(nb, n - j0);
-      L.bottomRightCorner(n - j0, n - j0).triangularView<Eigen::Lower>().solveInPlace(Linv.block(j0, j0, n - j0, w));
+      L.bottomRightCorner(n - j0, n - j0).template triangularView<Eigen::Lower>().solveInPlace(Linv.block(j0, j0, n - j0, w));
     }
   });
-  U = Linv.reverse().cast<float>();
+  U = Linv.reverse().template cast<float>();
   for (index i = 0; i < n; ++i)
     if (!std::isfinite(U(i, i)) || !(U(i, i) > 0.0f)) return false;
   return true;
@@ -227,9 +236,11 @@ inline bool inverse_upper_cholesky(const Eigen::MatrixXd& A, Eigen::MatrixXf& U)
 // `order` (optional) is a caller's processing order of the quantized columns (SpQR's
 // Spearman permutation, RPTQ's clusters): a permutation of the columns not in `kept`; it
 // replaces the natural / act-order choice.
-inline gptq_problem gptq_prepare(matrix_view<const float> W, Eigen::MatrixXd H, std::span<const index> kept,
-                                 const gptq_options& opt, const char* who, Eigen::MatrixXf* W_natural = nullptr,
-                                 std::span<const index> order = {}) {
+template <class Real>
+gptq_problem gptq_prepare(matrix_view<const float> W, Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic> H,
+                          std::span<const index> kept, const gptq_options& opt, const char* who,
+                          Eigen::MatrixXf* W_natural = nullptr, std::span<const index> order = {}) {
+  using Mat = Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic>;
   require(std::isfinite(opt.percdamp) && opt.percdamp >= 0.0, who, ": percdamp is ", opt.percdamp,
           "; expected a finite value >= 0 (default 0.01)");
   require(opt.blocksize >= 1, who, ": blocksize is ", opt.blocksize, "; expected >= 1 (default 128)");
@@ -277,7 +288,7 @@ inline gptq_problem gptq_prepare(matrix_view<const float> W, Eigen::MatrixXd H, 
   for (index pos = 0; pos < cols; ++pos) p.pos_of[static_cast<std::size_t>(p.order[static_cast<std::size_t>(pos)])] = pos;
 
   p.W.resize(rows, cols);
-  Eigen::MatrixXd Hp(cols, cols);
+  Mat Hp(cols, cols);
   parallel_for(cols, 16, [&](index c0, index c1) {
     for (index c = c0; c < c1; ++c) {
       const index oc = p.order[static_cast<std::size_t>(c)];
@@ -290,7 +301,7 @@ inline gptq_problem gptq_prepare(matrix_view<const float> W, Eigen::MatrixXd H, 
   const double mean_diag = Hp.diagonal().mean();
   double pd = opt.percdamp;
   for (;;) {
-    Eigen::MatrixXd Hd = Hp;
+    Mat Hd = Hp;
     Hd.diagonal().array() += pd * mean_diag;
     if (inverse_upper_cholesky(Hd, p.U)) break;
     const double next = pd > 0.0 ? pd * 10.0 : 0.01;

@@ -45,18 +45,17 @@ class hessian {
 
   // X: [in x tokens], one token per column. `samples` is what the batch counts for in the
   // mean (default: its token count; pass the number of sequences to match the reference).
-  void add_batch(matrix_view<const float> X, double samples = -1.0) { accumulate(X, samples, "add_batch: X"); }
+  // X is a matrix_view or an Eigen matrix (MatrixInput).
   template <MatrixInput M>
   void add_batch(const M& X, double samples = -1.0) {
-    add_batch(to_view(X), samples);
+    accumulate(to_view(X), samples, "add_batch: X");
   }
   // X: [tokens x in], one token per row.
-  void add_batch_tokens_major(matrix_view<const float> X, double samples = -1.0) {
-    accumulate({X.data, X.cols, X.rows, X.col_stride, X.row_stride}, samples, "add_batch_tokens_major: X");
-  }
   template <MatrixInput M>
   void add_batch_tokens_major(const M& X, double samples = -1.0) {
-    add_batch_tokens_major(to_view(X), samples);
+    const matrix_view<const float> v = to_view(X);
+    accumulate(matrix_view<const float>{v.data, v.cols, v.rows, v.col_stride, v.row_stride}, samples,
+               "add_batch_tokens_major: X");
   }
 
   index size() const { return H_.rows(); }
@@ -69,7 +68,12 @@ class hessian {
   static constexpr index tile = 256;
   static constexpr index token_chunk = 1024;
 
-  void accumulate(matrix_view<const float> X, double samples, const char* what) {
+  // A template (on the view's element type, always const float) so that the Eigen GEMMs of
+  // add_product are instantiated only in a TU that adds a batch: a TU that merely includes
+  // the header does not pay ~1 s of compile time for them (issue #16, bench/compile_cost.sh).
+  template <class T>
+  void accumulate(matrix_view<const T> X, double samples, const char* what) {
+    static_assert(std::is_same_v<T, float>, "hessian: activations enter as float");
     detail::require(H_.rows() > 0, "hessian: default-constructed; construct it with hessian(in_features)");
     detail::require(X.rows == H_.rows(), what, " has ", X.rows, " input features, the Hessian is ", H_.rows(), " x ",
                     H_.rows());

@@ -255,9 +255,10 @@ inline Eigen::MatrixXf fake_quantize_inputs(matrix_view<const float> X, const cl
 
 // Adds a batch [tokens x channels] to the GPTQ Hessian AFTER activation quantization, as
 // RPTQ records it (`recorded_quant_input`): H = 2/N · sum_t x_hat_t x_hat_tᵀ.
-inline void add_quantized_batch(hessian& H, matrix_view<const float> X, const cluster_activation_grid& g,
-                                double samples = -1.0) {
-  H.add_batch_tokens_major(fake_quantize_inputs(X, g), samples);
+// (A template, as hessian::add_batch is: the Hessian's GEMMs compile only where it is called.)
+template <MatrixInput M>
+void add_quantized_batch(hessian& H, const M& X, const cluster_activation_grid& g, double samples = -1.0) {
+  H.add_batch_tokens_major(fake_quantize_inputs(to_view(X), g), samples);
 }
 
 // RPTQ's weight quantizer without GPTQ (`--w_quantizer normal`): asymmetric min-max RTN, one
