@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Writes include/lowbit/io/detail/unicode_tables.hpp: the code point ranges of the Unicode
+"""Writes tools/common/unicode_tables.hpp: the code point ranges of the Unicode
 general categories L (letters) and N (numbers) that the GPT-2 pre-tokenizer regex
 (\\p{L}, \\p{N}) needs. Python 3 standard library only (unicodedata).
 
-Usage: scripts/gen_unicode_tables.py > include/lowbit/io/detail/unicode_tables.hpp
+Usage: scripts/gen_unicode_tables.py > tools/common/unicode_tables.hpp
 """
 import sys
 import unicodedata

@@ -34,13 +34,13 @@ if(NOT _lowbit_fuzz_cxx OR LOWBIT_SANITIZE OR NOT LOWBIT_HAVE_LIBFUZZER)
 endif()
 message(STATUS "lowbit: fuzz tests with ${_lowbit_fuzz_cxx}, ${LOWBIT_FUZZ_SECONDS} s per target")
 
-set(_fuzz_includes -I${PROJECT_SOURCE_DIR}/include)
+set(_fuzz_includes -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_SOURCE_DIR}/tools)
 get_target_property(_fuzz_eigen Eigen3::Eigen INTERFACE_INCLUDE_DIRECTORIES)
 foreach(d ${_fuzz_eigen})
   list(APPEND _fuzz_includes -isystem ${d})
 endforeach()
 file(GLOB _fuzz_headers CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/lowbit/io/*.hpp
-     ${PROJECT_SOURCE_DIR}/include/lowbit/io/detail/*.hpp)
+     ${PROJECT_SOURCE_DIR}/include/lowbit/io/detail/*.hpp ${PROJECT_SOURCE_DIR}/tools/common/*.hpp)
 file(GLOB _fuzz_sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/*_fuzz.cpp)
 
 set(_fuzz_bin ${CMAKE_CURRENT_BINARY_DIR}/fuzz)

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <string>
 
-#include "lowbit/io/assets.hpp"
+#include "common/assets.hpp"
 
 namespace lowbit_test {
 

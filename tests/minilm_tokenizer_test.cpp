@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "lowbit/io/assets.hpp"
+#include "common/assets.hpp"
 #include "lowbit_catch.hpp"
 #include "minilm/wordpiece.hpp"
 

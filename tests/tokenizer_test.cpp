@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "io_test_support.hpp"
-#include "lowbit/io/bpe_tokenizer.hpp"
+#include "common/bpe_tokenizer.hpp"
 #include "lowbit/io/gguf_writer.hpp"
 #include "lowbit_catch.hpp"
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "lowbit/io/bpe_tokenizer.hpp"
+#include "common/bpe_tokenizer.hpp"
 #include "lowbit/io/gguf.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

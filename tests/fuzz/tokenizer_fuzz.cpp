@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "lowbit/io/bpe_tokenizer.hpp"
+#include "common/bpe_tokenizer.hpp"
 
 namespace {
 const lowbit::io::bpe_tokenizer& tokenizer() {

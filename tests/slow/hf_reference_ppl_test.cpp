@@ -9,8 +9,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "lowbit/io/assets.hpp"
-#include "lowbit/io/bpe_tokenizer.hpp"
+#include "common/assets.hpp"
+#include "common/bpe_tokenizer.hpp"
 #include "lowbit_catch.hpp"
 #include "model/hf_checkpoint.hpp"
 #include "model/perplexity.hpp"

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "lowbit/io/assets.hpp"
+#include "common/assets.hpp"
 #include "lowbit_catch.hpp"
 #include "minilm/bert.hpp"
 #include "minilm/wordpiece.hpp"

@@ -5,7 +5,7 @@
 // barely move it.
 #include <filesystem>
 
-#include "lowbit/io/assets.hpp"
+#include "common/assets.hpp"
 #include "lowbit_catch.hpp"
 #include "lowbit-quantize/methods.hpp"
 #include "lowbit-quantize/text.hpp"

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "lowbit/io/assets.hpp"
+#include "common/assets.hpp"
 #include "lowbit/io/atomic_file.hpp"
 #include "lowbit/io/byte_reader.hpp"
 #include "lowbit/io/checksum.hpp"

@@ -1,6 +1,6 @@
 #pragma once
 // Text → token ids for lowbit-quantize: the model's own byte-level BPE tokenizer read from
-// the GGUF (lowbit/io/bpe_tokenizer.hpp). A file ending in ".ids" is taken as already
+// the GGUF (tools/common/bpe_tokenizer.hpp). A file ending in ".ids" is taken as already
 // tokenized: raw little-endian int32 ids (handy to evaluate exactly the ids another tool
 // produced).
 #include <cstdint>
@@ -13,8 +13,8 @@
 
 #include "lowbit/core/error.hpp"
 #include "lowbit/io/gguf.hpp"
-#if __has_include("lowbit/io/bpe_tokenizer.hpp")
-#include "lowbit/io/bpe_tokenizer.hpp"
+#if __has_include("common/bpe_tokenizer.hpp")
+#include "common/bpe_tokenizer.hpp"
 #define LOWBIT_TOOLS_HAVE_TOKENIZER 1
 #endif
 
@@ -47,7 +47,7 @@ inline std::vector<std::int32_t> load_tokens(const io::gguf_file& model, const s
   return tok.encode(text);
 #else
   (void)model;
-  detail::fail("this build has no BPE tokenizer (lowbit/io/bpe_tokenizer.hpp); pass pre-tokenized ", what, " as a .ids file");
+  detail::fail("this build has no BPE tokenizer (tools/common/bpe_tokenizer.hpp); pass pre-tokenized ", what, " as a .ids file");
 #endif
 }
 

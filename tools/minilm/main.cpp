@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "lowbit/io/assets.hpp"
+#include "common/assets.hpp"
 #include "lowbit/lowbit.hpp"
 #include "minilm/bert.hpp"
 #include "minilm/fidelity.hpp"

@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "lowbit/core/error.hpp"
-#include "lowbit/io/bpe_tokenizer.hpp"  // io::detail::decode_utf8
+#include "common/bpe_tokenizer.hpp"  // io::detail::decode_utf8
 #include "lowbit/io/detail/utf8.hpp"
 #include "minilm/wordpiece_tables.hpp"
 

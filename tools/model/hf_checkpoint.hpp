@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "lowbit/core/error.hpp"
-#include "lowbit/io/bpe_tokenizer.hpp"
+#include "common/bpe_tokenizer.hpp"
 #include "lowbit/io/json.hpp"
 #include "lowbit/io/safetensors.hpp"
 #include "model/llama.hpp"

@@ -33,7 +33,7 @@
 
 #include "lowbit/core/error.hpp"
 #include "lowbit/io/detail/utf8.hpp"
-#include "lowbit/io/detail/unicode_tables.hpp"
+#include "common/unicode_tables.hpp"
 #include "lowbit/io/gguf.hpp"
 #include "lowbit/io/json.hpp"
 
