@@ -1,9 +1,11 @@
 // Storage: fp16 conversion, bit packing and the packed matrix's exact byte accounting.
 #include <lowbit/format/packed_matrix.hpp>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <random>
+#include <string>
 
 #include "lowbit_catch.hpp"
 
@@ -71,6 +73,36 @@ TEST_CASE("bitpack: documented block layouts, hand-worked") {
   pack_block(codes, out, 4);
   CHECK(out[1] == (1 | (((17) % 8) << 4)));
   CHECK_THROWS_AS(pack_block(codes, out, 5), lowbit::error);
+}
+
+TEST_CASE("bit_layout: one layout per listed width; every width check reads the same list") {
+  CHECK(std::string(supported_bit_widths_text) == "2, 3, 4 or 8");
+  std::mt19937 rng(3);
+  for (const int b : supported_bit_widths) {
+    CHECK(is_supported_bit_width(b));
+    int visited = 0;
+    std::uint8_t codes[32], packed[32] = {}, back[32] = {};
+    std::uniform_int_distribution<int> d(0, (1 << b) - 1);
+    for (auto& c : codes) c = static_cast<std::uint8_t>(d(rng));
+    REQUIRE(visit_bit_width(b, [&](auto w) {
+      ++visited;
+      CHECK(w() == b);
+      CHECK(bit_layout<w()>::block_bytes == static_cast<std::size_t>(4 * b));
+      bit_layout<w()>::pack(codes, packed);
+      bit_layout<w()>::unpack(packed, back);
+      for (int j = 0; j < 32; ++j) CHECK(bit_layout<w()>::code_at(packed, j) == codes[j]);
+    }));
+    CHECK(visited == 1);
+    CHECK(std::equal(codes, codes + 32, back));
+    for (int j = 0; j < 32; ++j) CHECK(packed_code_at(packed, j, b) == codes[j]);
+  }
+  for (const int b : {-1, 0, 1, 5, 6, 7, 9, 16}) {
+    CHECK_FALSE(is_supported_bit_width(b));
+    CHECK_FALSE(visit_bit_width(b, [](auto) { FAIL("visited an unlisted width"); }));
+    std::uint8_t codes[32] = {}, out[64] = {};
+    CHECK_THROWS_WITH(pack_block(codes, out, b), Catch::Contains("expected 2, 3, 4 or 8"));
+    CHECK_THROWS_WITH(unpack_block(out, codes, b), Catch::Contains("unsupported bit width"));
+  }
 }
 
 TEST_CASE("packed_matrix: bits_per_weight counts every stored byte") {

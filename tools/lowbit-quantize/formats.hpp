@@ -30,8 +30,12 @@ auto with_bits(int b, F&& f) {
     case 4: return f.template operator()<bits<4>>();
     case 8: return f.template operator()<bits<8>>();
   }
-  detail::fail("--bits ", b, " is not supported (expected 2, 3, 4 or 8)");
+  detail::fail("--bits ", b, " is not supported (expected ", supported_bit_widths_text, ")");
 }
+// The switch above must name exactly lowbit's widths (a width added to the library needs its
+// case here, where the tool instantiates its formats).
+static_assert(supported_bit_widths == std::array<int, 4>{2, 3, 4, 8},
+              "lowbit-quantize: with_bits() does not cover supported_bit_widths");
 
 // The group sizes the tool accepts, as X(B, S) for bits B (S = 0: per channel): the cases of
 // with_format below and, over every bits of with_bits, the explicit instantiations of

@@ -40,7 +40,7 @@ struct method_options {
 };
 
 inline const std::vector<int>& supported_bits() {
-  static const std::vector<int> v{2, 3, 4, 8};
+  static const std::vector<int> v(supported_bit_widths.begin(), supported_bit_widths.end());
   return v;
 }
 inline const std::vector<int>& supported_groups() {

@@ -81,7 +81,7 @@ inline float fp16_min_rel_width(int maxq) { return static_cast<float>(maxq) / 10
 
 template <int B, int R>
 class stats_table<quantized_stats<B, R>> {
-  static_assert(B == 2 || B == 3 || B == 4 || B == 8,
+  static_assert(is_supported_bit_width(B),
                 "lowbit::quantized_stats<B, R>: the stats codes are bit-packed like weight codes; B must be 2, 3, 4 or 8");
 
  public:

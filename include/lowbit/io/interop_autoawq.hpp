@@ -371,7 +371,8 @@ inline void add_gptq(safetensors_writer& w, std::string_view prefix, const gptq_
 
 // Reads one GPTQ layer; bits, group_size and sym come from the checkpoint's quantize_config.
 inline gptq_tensors read_gptq(const safetensors_file& f, std::string_view prefix, int bits, int group_size, bool sym) {
-  lowbit::detail::require(is_supported_bit_width(bits), "GPTQ import: bits=", bits, " is not 2, 3, 4 or 8");
+  lowbit::detail::require(is_supported_bit_width(bits), "GPTQ import: bits=", bits, " is not ",
+                          supported_bit_widths_text);
   const std::string p(prefix);
   const auto& qw = detail::int_layout_tensor(f, p + ".qweight", st_dtype::i32, 2, "GPTQ");
   gptq_tensors t;

@@ -172,7 +172,7 @@ inline packed_info decode_descriptor(std::string_view name, std::string_view d, 
   i.name = std::string(name);
   i.bits = static_cast<int>(integer("bits", 0, 64));
   lowbit::detail::require(is_supported_bit_width(i.bits), where, ": bits=", i.bits,
-                          " is not a bit width lowbit packs (2, 3, 4 or 8)");
+                          " is not a bit width lowbit packs (", supported_bit_widths_text, ")");
   i.group_axis = axis_field("group_axis", true);
   i.group = static_cast<int>(integer("group", 0, 1 << 30));
   lowbit::detail::require(is_valid_group_size(i.group), where, ": group=", i.group,
@@ -185,7 +185,8 @@ inline packed_info decode_descriptor(std::string_view name, std::string_view d, 
   int qb = 0, qr = 0;
   lowbit::detail::require(i.stats == "fp16_stats" || i.stats == "fp32_stats" || parse_quantized_stats(i.stats, qb, qr),
                           where, ": stats=", i.stats,
-                          " is not fp16_stats, fp32_stats or quantized_stats<B, R> (B 2, 3, 4 or 8; R a power of two)");
+                          " is not fp16_stats, fp32_stats or quantized_stats<B, R> (B ", supported_bit_widths_text,
+                          "; R a power of two)");
   i.outliers = field("outliers");
   bool keeps_columns = false, keeps_entries = false;
   const bool known = known_outlier_stores::visit(i.outliers, [&]<class O>() {

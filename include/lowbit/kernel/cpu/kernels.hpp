@@ -12,12 +12,14 @@
 //                or sdot).
 //
 // ODR safety (Highway's lesson): every function here lives in a namespace named after the
-// ISA the TU is compiled for (LOWBIT_KERNEL_NS), and calls no non-template inline function
-// of other headers, so the linker can never hand an AVX-512 copy of a function to code that
-// runs on an AVX2 machine when per-ISA TUs are linked together (lowbit_kernels).
+// ISA the TU is compiled for (LOWBIT_KERNEL_NS), and the only inline functions of other
+// headers it calls are format/bit_layout.hpp's, whose names carry the TU's ISA too (the ABI
+// tag of core/abi.hpp), so the linker can never hand an AVX-512 copy of a function to code
+// that runs on an AVX2 machine when per-ISA TUs are linked together (lowbit_kernels).
 #include <cstdint>
 #include <cstring>
 
+#include "lowbit/format/bit_layout.hpp"
 #include "lowbit/kernel/cpu/kernel_table.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -57,26 +59,10 @@ namespace lowbit::inline LOWBIT_ABI::kernel::cpu::LOWBIT_KERNEL_NS {
 // ============================================================================================
 namespace generic {
 
-// One block of 32 codes → their values 0..2^b-1, in order (the layouts of bitpack.hpp).
+// One block of 32 codes → their values 0..2^b-1, in order: format/bit_layout.hpp's unpack
+// itself (the spec; the kernels' callers have checked the width).
 inline void decode_block(const std::uint8_t* p, int bits, std::uint8_t* q) {
-  switch (bits) {
-    case 8:
-      for (int i = 0; i < 32; ++i) q[i] = p[i];
-      return;
-    case 4:
-      for (int i = 0; i < 16; ++i) {
-        q[i] = p[i] & 0xF;
-        q[i + 16] = p[i] >> 4;
-      }
-      return;
-    default: {  // 2 bits, and the low planes of 3 bits
-      for (int i = 0; i < 8; ++i)
-        for (int k = 0; k < 4; ++k) q[i + 8 * k] = (p[i] >> (2 * k)) & 3;
-      if (bits == 3)
-        for (int j = 0; j < 32; ++j) q[j] |= static_cast<std::uint8_t>(((p[8 + j / 8] >> (j % 8)) & 1) << 2);
-      return;
-    }
-  }
+  visit_bit_width(bits, [&](auto b) { bit_layout<b()>::unpack(p, q); });
 }
 
 // IEEE binary16 → float, branch-light (subnormals via an exact float multiply).

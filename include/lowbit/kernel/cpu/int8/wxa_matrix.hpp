@@ -60,7 +60,7 @@ class wxa_matrix {
     require_nonempty(W, "wxa_matrix: weight matrix W");
     require_finite(W, "wxa_matrix: weight matrix W");
     detail::require(is_supported_bit_width(weight_bits), "wxa_matrix: weight bits = ", weight_bits,
-                    "; expected 2, 3, 4 or 8");
+                    "; expected ", supported_bit_widths_text);
     wxa_matrix m(W.rows, W.cols, weight_bits, std::move(grid));
     grid_spec spec;
     spec.bits = weight_bits;
@@ -241,7 +241,8 @@ class wxa_matrix {
   wxa_matrix(index rows, index cols, int wbits, cluster_activation_grid grid, index group = 0)
       : rows_(rows), cols_(cols), wbits_(wbits), grid_(std::move(grid)) {
     detail::require(rows >= 1 && cols >= 1, "wxa_matrix: shape ", rows, " x ", cols, " is empty");
-    detail::require(is_supported_bit_width(wbits), "wxa_matrix: weight bits = ", wbits, "; expected 2, 3, 4 or 8");
+    detail::require(is_supported_bit_width(wbits), "wxa_matrix: weight bits = ", wbits, "; expected ",
+                    supported_bit_widths_text);
     grid_.validate();
     detail::require(grid_.channels() == cols, "wxa_matrix: the activation grid covers ", grid_.channels(),
                     " channels, W has ", cols, " columns");
