@@ -30,6 +30,17 @@ for h in rtn gptq awq owq spqr adadim lowbit; do
   read -r tu mu <<<"$(measure "$work/use_$h.cpp")"
   printf '%-22s %10s %10s %12s %12s\n' "lowbit/$h.hpp" "$ti" "$mi" "$tu" "$mu"
 done
+# The same GPTQ TU for a configuration lowbit::precompiled lists (gptq<bits<4>, group<oc, 128>>),
+# header-only and with LOWBIT_PRECOMPILED (what linking lowbit::precompiled defines).
+g128='lowbit::hessian H(256); H.add_batch(X); auto q = lowbit::quantize<lowbit::gptq<lowbit::bits<4>, lowbit::group<lowbit::oc, 128>>>(W, H);'
+printf '#include <lowbit/gptq.hpp>\nvoid f(const Eigen::MatrixXf& W, const Eigen::MatrixXf& X, std::vector<float>& y) {\n  %s\n  std::vector<float> x(static_cast<std::size_t>(W.cols()), 1.0f); q.gemv(x, y);\n}\n' \
+  "$g128" > "$work/use_g128.cpp"
+read -r tu mu <<<"$(measure "$work/use_g128.cpp")"
+printf '%-22s %10s %10s %12s %12s\n' "gptq g128 header-only" "" "" "$tu" "$mu"
+flags+=(-DLOWBIT_PRECOMPILED)
+read -r tu mu <<<"$(measure "$work/use_g128.cpp")"
+printf '%-22s %10s %10s %12s %12s\n' "gptq g128 precompiled" "" "" "$tu" "$mu"
+flags=("${flags[@]:0:${#flags[@]}-1}")
 printf '#include <Eigen/Dense>\n' > "$work/eigen.cpp"
 read -r te me <<<"$(measure "$work/eigen.cpp")"
 printf '%-22s %10s %10s\n' "Eigen/Dense (baseline)" "$te" "$me"

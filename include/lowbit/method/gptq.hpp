@@ -526,4 +526,16 @@ struct gptq {
   }
 };
 
+// lowbit::precompiled (detail/precompiled.hpp): the listed configurations' whole GPTQ body.
+#if defined(LOWBIT_PRECOMPILED_INSTANTIATION)
+namespace detail {
+#define LOWBIT_GPTQ_PRECOMPILED(B, A, G)                                                                  \
+  LOWBIT_PRECOMPILED_INSTANTIATION quantized<gptq<bits<B>, group<A, G>>::packed_type>                    \
+  gptq_quantize<gptq<bits<B>, group<A, G>>::packed_type, gptq<bits<B>, group<A, G>>::policies::search>(   \
+      matrix_view<const float>, const Eigen::MatrixXd&, std::span<const index>, const gptq_options&, const char*);
+LOWBIT_PRECOMPILED_CONFIGS(LOWBIT_GPTQ_PRECOMPILED)
+#undef LOWBIT_GPTQ_PRECOMPILED
+}  // namespace detail
+#endif
+
 }  // namespace lowbit

@@ -30,6 +30,7 @@
 #include "lowbit/core/error.hpp"
 #include "lowbit/core/matrix_view.hpp"
 #include "lowbit/core/parallel.hpp"
+#include "lowbit/detail/precompiled.hpp"
 
 namespace lowbit::inline LOWBIT_ABI {
 
@@ -71,28 +72,10 @@ class hessian {
   // A template (on the view's element type, always const float) so that the Eigen GEMMs of
   // add_product are instantiated only in a TU that adds a batch: a TU that merely includes
   // the header does not pay ~1 s of compile time for them (issue #16, bench/compile_cost.sh).
+  // Defined below the class, not inline, so that lowbit::precompiled can hold it
+  // (detail/precompiled.hpp).
   template <class T>
-  void accumulate(matrix_view<const T> X, double samples, const char* what) {
-    static_assert(std::is_same_v<T, float>, "hessian: activations enter as float");
-    detail::require(H_.rows() > 0, "hessian: default-constructed; construct it with hessian(in_features)");
-    detail::require(X.rows == H_.rows(), what, " has ", X.rows, " input features, the Hessian is ", H_.rows(), " x ",
-                    H_.rows());
-    detail::require(X.cols > 0, what, " has no tokens");
-    require_finite(X, what);
-    const double m = samples < 0 ? static_cast<double>(X.cols) : samples;
-    detail::require(m > 0.0, "hessian: samples is ", samples, "; expected > 0 (or -1 for the token count)");
-    // H <- H · n/(n+m) + 2/(n+m) · X Xᵀ  (only the lower triangle is computed, then mirrored).
-    const double total = n_ + m;
-    H_ *= n_ / total;
-    const double alpha = 2.0 / total;
-    for (index t0 = 0; t0 < X.cols; t0 += token_chunk) {
-      const index nt = std::min(token_chunk, X.cols - t0);
-      if (products_ == hessian_products::fp64) add_product<double>(X, t0, nt, alpha);
-      else add_product<float>(X, t0, nt, alpha);
-    }
-    H_.triangularView<Eigen::StrictlyUpper>() = H_.transpose();
-    n_ = total;
-  }
+  void accumulate(matrix_view<const T> X, double samples, const char* what);
 
   template <class T>
   void add_product(matrix_view<const float> X, index t0, index nt, double alpha) {
@@ -122,5 +105,32 @@ class hessian {
   double n_ = 0.0;
   hessian_products products_ = hessian_products::fp64;
 };
+
+template <class T>
+void hessian::accumulate(matrix_view<const T> X, double samples, const char* what) {
+  static_assert(std::is_same_v<T, float>, "hessian: activations enter as float");
+  detail::require(H_.rows() > 0, "hessian: default-constructed; construct it with hessian(in_features)");
+  detail::require(X.rows == H_.rows(), what, " has ", X.rows, " input features, the Hessian is ", H_.rows(), " x ",
+                  H_.rows());
+  detail::require(X.cols > 0, what, " has no tokens");
+  require_finite(X, what);
+  const double m = samples < 0 ? static_cast<double>(X.cols) : samples;
+  detail::require(m > 0.0, "hessian: samples is ", samples, "; expected > 0 (or -1 for the token count)");
+  // H <- H · n/(n+m) + 2/(n+m) · X Xᵀ  (only the lower triangle is computed, then mirrored).
+  const double total = n_ + m;
+  H_ *= n_ / total;
+  const double alpha = 2.0 / total;
+  for (index t0 = 0; t0 < X.cols; t0 += token_chunk) {
+    const index nt = std::min(token_chunk, X.cols - t0);
+    if (products_ == hessian_products::fp64) add_product<double>(X, t0, nt, alpha);
+    else add_product<float>(X, t0, nt, alpha);
+  }
+  H_.triangularView<Eigen::StrictlyUpper>() = H_.transpose();
+  n_ = total;
+}
+
+#if defined(LOWBIT_PRECOMPILED_INSTANTIATION)
+LOWBIT_PRECOMPILED_INSTANTIATION void hessian::accumulate<float>(matrix_view<const float>, double, const char*);
+#endif
 
 }  // namespace lowbit
