@@ -217,9 +217,9 @@ int main(int argc, char** argv) {
                                       [&] { return pm4; }, [&](const auto& m) { lowbit::gemv(m, x, y, int8_act); });
       out.push_back({"lowbit_gemv", "a8-block-g128", "dispatch", 4, usq8, static_cast<double>(pm4.stored_bytes())});
       for (const auto& v : variants)
-        for (lowbit::int8_isa isa : lowbit::available_int8_isas()) {
-          if (isa == lowbit::int8_isa::scalar && rows > 4096) continue;  // slow; one shape is enough
-          const bool scalar = isa == lowbit::int8_isa::scalar;  // compute-bound: no rotation needed
+        for (lowbit::kernel::cpu::isa isa : lowbit::available_int8_isas()) {
+          if (isa == lowbit::kernel::cpu::isa::generic && rows > 4096) continue;  // slow; one shape is enough
+          const bool scalar = isa == lowbit::kernel::cpu::isa::generic;  // compute-bound: no rotation needed
           const double us = rotating_us(scalar ? 3 : reps, static_cast<double>(v.m.stored_bytes()), scalar ? 0.0 : rot,
                                         [&] { return v.m; }, [&](const auto& m) { m.gemv(x, y, isa); });
           out.push_back({"wxa_gemv", v.layout, std::string(lowbit::int8_isa_name(isa)), v.wbits, us,

@@ -5,6 +5,7 @@
 #include <lowbit/rptq.hpp>
 #include <lowbit/rtn.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -58,7 +59,7 @@ void check_all_paths(const lowbit::wxa_matrix& W, const std::vector<float>& x) {
   W.quantize_activations(x, a);
   const idx S = W.segment_count();
   std::vector<std::int32_t> ref(static_cast<std::size_t>(W.rows() * S));
-  W.dot(a, 0, W.rows(), ref, lowbit::int8_isa::scalar);
+  W.dot(a, 0, W.rows(), ref, lowbit::kernel::cpu::isa::generic);
   // Brute force from the logical codes: sum_c w(r, c) * (q_a(c) - offset).
   const auto& g = W.activation_grid();
   const int off = g.bits == 8 ? 128 : 0;
@@ -72,7 +73,7 @@ void check_all_paths(const lowbit::wxa_matrix& W, const std::vector<float>& x) {
       REQUIRE(ref[static_cast<std::size_t>(r * S + s)] == acc);
     }
   std::vector<float> y_ref(static_cast<std::size_t>(W.rows()));
-  W.gemv(x, y_ref, lowbit::int8_isa::scalar);
+  W.gemv(x, y_ref, lowbit::kernel::cpu::isa::generic);
   const std::vector<double> y64 = reference(W, x);
   double num = 0, den = 0;
   for (std::size_t r = 0; r < y64.size(); ++r) {
@@ -80,7 +81,7 @@ void check_all_paths(const lowbit::wxa_matrix& W, const std::vector<float>& x) {
     den += y64[r] * y64[r];
   }
   CHECK(std::sqrt(num / den) < 1e-6);
-  for (lowbit::int8_isa isa : lowbit::available_int8_isas()) {
+  for (lowbit::kernel::cpu::isa isa : lowbit::available_int8_isas()) {
     INFO("isa " << lowbit::int8_isa_name(isa) << ", W" << W.weight_bits() << "A" << W.activation_bits());
     std::vector<std::int32_t> got(ref.size());
     W.dot(a, 0, W.rows(), got, isa);
@@ -100,9 +101,34 @@ void check_all_paths(const lowbit::wxa_matrix& W, const std::vector<float>& x) {
 TEST_CASE("int8 kernels: the machine's paths are listed, scalar first") {
   const auto isas = lowbit::available_int8_isas();
   REQUIRE(!isas.empty());
-  CHECK(isas.front() == lowbit::int8_isa::scalar);
+  CHECK(isas.front() == lowbit::kernel::cpu::isa::generic);
   CHECK(lowbit::int8_isa_available(lowbit::best_int8_isa()));
   WARN("best int8 path on this machine: " << lowbit::int8_isa_name(lowbit::best_int8_isa()));
+}
+
+TEST_CASE("int8 kernels: one ISA enum and one cap with the float kernels (set_max_isa)") {
+  using lowbit::kernel::cpu::isa;
+  struct restore {
+    ~restore() { lowbit::kernel::cpu::set_max_isa(isa::avx512_vnni); }
+  } guard;
+  lowbit::kernel::cpu::set_max_isa(isa::generic);
+  CHECK(lowbit::best_int8_isa() == isa::generic);
+  lowbit::kernel::cpu::set_max_isa(isa::avx2);  // level 1: avx2 on x86, neon on arm, never VNNI / sdot
+  const isa capped = lowbit::best_int8_isa();
+  CHECK(lowbit::kernel::cpu::isa_level(capped) <= 1);
+  CHECK(lowbit::int8_isa_available(capped));
+  lowbit::kernel::cpu::set_max_isa(isa::avx512_vnni);
+  CHECK(lowbit::kernel::cpu::isa_level(lowbit::best_int8_isa()) >= lowbit::kernel::cpu::isa_level(capped));
+  // AVX-512 without VNNI has no int8 path of its own: a request for it names the one it runs.
+  CHECK_FALSE(lowbit::int8_isa_available(isa::avx512));
+  const auto isas = lowbit::available_int8_isas();
+  CHECK(std::find(isas.begin(), isas.end(), isa::avx512) == isas.end());
+  const std::vector<idx> sizes = {8, 8};
+  const auto g = make_grid(sizes, 8);
+  const Eigen::MatrixXf Wf = lowbit_test::gaussian(4, 16, 2);
+  const auto W = lowbit::wxa_matrix::quantize(lowbit::to_view(Wf), 4, g);
+  std::vector<float> x(16, 1.0f), y(4);
+  CHECK_THROWS_WITH(W.gemv(x, y, isa::avx512), Catch::Contains("avx512 without VNNI runs the avx2 path"));
 }
 
 TEST_CASE("int8 kernels: every path equals the scalar reference exactly (odd shapes, all widths)") {

@@ -430,22 +430,22 @@ LOWBIT_DOTPROD_TARGET inline void dot_rows_dotprod(const dot_args& A, index r0, 
 
 // Dispatch to one (already resolved, available) path. r0 must be a multiple of row_block;
 // out holds ceil((r1 - r0) / 4) * 4 * nseg entries.
-inline void dot_rows(int8_isa isa, const dot_args& A, index r0, index r1, std::int32_t* out) {
+inline void dot_rows(cpu::isa isa, const dot_args& A, index r0, index r1, std::int32_t* out) {
 #if LOWBIT_INT8_X86
-  if (isa == int8_isa::avx512_vnni) return dot_rows_vnni(A, r0, r1, out);
-  if (isa == int8_isa::avx2) return dot_rows_avx2(A, r0, r1, out);
+  if (isa == cpu::isa::avx512_vnni) return dot_rows_vnni(A, r0, r1, out);
+  if (isa == cpu::isa::avx2) return dot_rows_avx2(A, r0, r1, out);
 #endif
 #if LOWBIT_INT8_NEON
-  if (isa == int8_isa::neon_dotprod) return dot_rows_dotprod(A, r0, r1, out);
-  if (isa == int8_isa::neon) return dot_rows_neon(A, r0, r1, out);
+  if (isa == cpu::isa::neon_dotprod) return dot_rows_dotprod(A, r0, r1, out);
+  if (isa == cpu::isa::neon) return dot_rows_neon(A, r0, r1, out);
 #endif
   (void)isa;
   dot_rows_scalar(A, r0, r1, out);
 }
 
-inline void combine_rows(int8_isa isa, const combine_args& C, index n, const std::int32_t* dots, float* y) {
+inline void combine_rows(cpu::isa isa, const combine_args& C, index n, const std::int32_t* dots, float* y) {
 #if LOWBIT_INT8_X86
-  if (isa == int8_isa::avx2 || isa == int8_isa::avx512_vnni) return combine_rows_avx2(C, n, dots, y);
+  if (isa == cpu::isa::avx2 || isa == cpu::isa::avx512_vnni) return combine_rows_avx2(C, n, dots, y);
 #endif
   (void)isa;
   combine_rows_scalar(C, n, dots, y);

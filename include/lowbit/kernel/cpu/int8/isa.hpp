@@ -1,21 +1,26 @@
 #pragma once
 #include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
-// Which integer dot-product path the CPU offers, decided at run time.
-//   avx512_vnni  vpdpbusd: 64 u8 x s8 products summed into 16 int32 lanes per instruction
-//                (AVX-512 VNNI + BW + VL; Ice Lake, Zen 4 and later);
-//   avx2         vpmaddubsw + vpmaddwd: the same u8 x s8 products via int16 pair sums
-//                (any x86-64 since Haswell; with FMA for the scaling step);
-//   neon_dotprod sdot: 16 s8 x s8 products summed into 4 int32 lanes per instruction
-//                (aarch64 with the dot-product extension: HWCAP_ASIMDDP);
-//   neon         smull + sadalp: the same products via int16 (every aarch64 core);
-//   scalar       the portable reference every path is tested against.
+// Which integer dot-product path the CPU runs, named by the instruction set it needs: the
+// one `isa` enum, detection and cap of the CPU backend (kernel/cpu/isa.hpp, dispatch's
+// set_max_isa), not a second list.
+//   isa::avx512_vnni  vpdpbusd: 64 u8 x s8 products summed into 16 int32 lanes per instruction
+//                     (AVX-512 VNNI + BW + VL; Ice Lake, Zen 4 and later);
+//   isa::avx2         vpmaddubsw + vpmaddwd: the same u8 x s8 products via int16 pair sums
+//                     (any x86-64 since Haswell; an AVX-512 CPU without VNNI runs this one);
+//   isa::neon_dotprod sdot: 16 s8 x s8 products summed into 4 int32 lanes per instruction
+//                     (aarch64 with the dot-product extension: HWCAP_ASIMDDP);
+//   isa::neon         smull + sadalp: the same products via int16 (every aarch64 core);
+//   isa::generic      the portable reference every path is tested against.
 // xsimd 8.1 has no int8 dot product and no VNNI arch tag, so each path is written with
 // intrinsics inside functions marked __attribute__((target(...))): that works header-only,
-// with no per-file compiler flags, and the dispatch below picks the best one the machine has.
+// with no per-file compiler flags, and the choice below picks the best one the machine has.
+#include <optional>
 #include <string_view>
 #include <vector>
 
 #include "lowbit/core/error.hpp"
+#include "lowbit/core/shared_state.hpp"
+#include "lowbit/kernel/cpu/isa.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define LOWBIT_INT8_X86 1
@@ -24,72 +29,53 @@
 #endif
 #if defined(__aarch64__) && defined(__ARM_NEON) && (defined(__GNUC__) || defined(__clang__))
 #define LOWBIT_INT8_NEON 1
-#include "lowbit/kernel/cpu/isa.hpp"  // detect_isa (AT_HWCAP)
 #else
 #define LOWBIT_INT8_NEON 0
 #endif
 
 namespace lowbit::inline LOWBIT_ABI {
 
-// (best keeps its value; the arm paths come after it.)
-enum class int8_isa { scalar = 0, avx2 = 1, avx512_vnni = 2, best = 3, neon = 4, neon_dotprod = 5 };
+// The int8 paths, in the backend's ISA enum. isa::avx512 (no VNNI) has none of its own.
+inline constexpr bool has_int8_path(kernel::cpu::isa i) { return i != kernel::cpu::isa::avx512; }
 
-inline constexpr std::string_view int8_isa_name(int8_isa i) {
-  switch (i) {
-    case int8_isa::scalar: return "scalar";
-    case int8_isa::avx2: return "avx2";
-    case int8_isa::avx512_vnni: return "avx512vnni";
-    case int8_isa::best: return "best";
-    case int8_isa::neon: return "neon";
-    case int8_isa::neon_dotprod: return "neon_dotprod";
-  }
-  return "?";
+inline constexpr std::string_view int8_isa_name(kernel::cpu::isa i) {
+  return i == kernel::cpu::isa::generic ? "scalar" : kernel::cpu::isa_name(i);
 }
 
-// Whether this machine (CPU and OS) can run the path.
-inline bool int8_isa_available(int8_isa i) {
-  switch (i) {
-    case int8_isa::scalar: return true;
-#if LOWBIT_INT8_X86 && (defined(__GNUC__) || defined(__clang__))
-    case int8_isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case int8_isa::avx512_vnni:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-             __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-#if LOWBIT_INT8_NEON
-    case int8_isa::neon: return true;  // Advanced SIMD is part of ARMv8-A
-    case int8_isa::neon_dotprod: return kernel::cpu::detect_isa() == kernel::cpu::isa::neon_dotprod;
-#endif
-    default: return false;
-  }
+// Whether this machine (CPU and OS: detect_isa) can run the path.
+inline bool int8_isa_available(kernel::cpu::isa i) {
+  static const kernel::cpu::isa machine = kernel::cpu::detect_isa();  // cpuid / AT_HWCAP once
+  return has_int8_path(i) && kernel::cpu::isa_runs_on(i, machine);
 }
 
-// The fastest available path (cached: cpuid once).
-inline int8_isa best_int8_isa() {
-  static const int8_isa best = int8_isa_available(int8_isa::avx512_vnni)    ? int8_isa::avx512_vnni
-                               : int8_isa_available(int8_isa::avx2)         ? int8_isa::avx2
-                               : int8_isa_available(int8_isa::neon_dotprod) ? int8_isa::neon_dotprod
-                               : int8_isa_available(int8_isa::neon)         ? int8_isa::neon
-                                                                            : int8_isa::scalar;
-  return best;
+// The fastest available path under the backend's cap (kernel::cpu::set_max_isa, one cap for
+// the float and the int8 kernels).
+inline kernel::cpu::isa best_int8_isa() {
+  using kernel::cpu::isa;
+  const int cap = kernel::cpu::isa_level(static_cast<isa>(shared::max_isa_cap.load()));
+  for (const isa i : {isa::avx512_vnni, isa::avx2, isa::neon_dotprod, isa::neon})
+    if (kernel::cpu::isa_level(i) <= cap && int8_isa_available(i)) return i;
+  return isa::generic;
 }
 
-// Every path this machine can run, scalar first (what the tests iterate over).
-inline std::vector<int8_isa> available_int8_isas() {
-  std::vector<int8_isa> v{int8_isa::scalar};
-  for (int8_isa i : {int8_isa::avx2, int8_isa::avx512_vnni, int8_isa::neon, int8_isa::neon_dotprod})
+// Every path this machine can run, the generic one first (what the tests iterate over).
+inline std::vector<kernel::cpu::isa> available_int8_isas() {
+  using kernel::cpu::isa;
+  std::vector<isa> v{isa::generic};
+  for (const isa i : {isa::avx2, isa::avx512_vnni, isa::neon, isa::neon_dotprod})
     if (int8_isa_available(i)) v.push_back(i);
   return v;
 }
 
-// `best` becomes the best available path; an unavailable explicit request is an error
-// (running it would fault with an illegal instruction).
-inline int8_isa resolve_int8_isa(int8_isa i) {
-  if (i == int8_isa::best) return best_int8_isa();
-  detail::require(int8_isa_available(i), "int8 kernel: ISA path ", int8_isa_name(i),
-                  " is not available on this CPU; use int8_isa::best or one of available_int8_isas()");
-  return i;
+// No request: the best available path; an unavailable explicit request is an error (running
+// it would fault with an illegal instruction).
+inline kernel::cpu::isa resolve_int8_isa(std::optional<kernel::cpu::isa> i) {
+  if (!i) return best_int8_isa();
+  detail::require(int8_isa_available(*i), "int8 kernel: ISA path ", int8_isa_name(*i),
+                  " is not available on this CPU",
+                  has_int8_path(*i) ? "" : " (avx512 without VNNI runs the avx2 path)",
+                  "; pass no ISA for the best one, or one of available_int8_isas()");
+  return *i;
 }
 
 }  // namespace lowbit

@@ -25,6 +25,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -177,7 +178,8 @@ class wxa_matrix {
 
   // Raw integer dots for rows [r0, r1): out[(r - r0) * segment_count() + s] (row-major; the
   // kernels' own blocked layout is converted here).
-  void dot(const activations& a, index r0, index r1, std::span<std::int32_t> out, int8_isa isa = int8_isa::best) const {
+  void dot(const activations& a, index r0, index r1, std::span<std::int32_t> out,
+           std::optional<kernel::cpu::isa> isa = std::nullopt) const {
     detail::require(r0 >= 0 && r0 <= r1 && r1 <= rows_, "wxa_matrix::dot: rows [", r0, ", ", r1, ") out of [0, ", rows_, ")");
     detail::require(static_cast<index>(out.size()) >= (r1 - r0) * segment_count(), "wxa_matrix::dot: output too small");
     detail::require(static_cast<index>(a.codes.size()) == padded_cols_, "wxa_matrix::dot: activations of another layout");
@@ -190,7 +192,7 @@ class wxa_matrix {
   }
 
   // y = W_hat · Q_A(x): x in the reordered channel order.
-  void gemv(std::span<const float> x, std::span<float> y, int8_isa isa = int8_isa::best) const {
+  void gemv(std::span<const float> x, std::span<float> y, std::optional<kernel::cpu::isa> isa = std::nullopt) const {
     detail::require(static_cast<index>(y.size()) == rows_, "wxa_matrix: y has ", y.size(), " entries, W has ", rows_, " rows");
     activations a;
     quantize_activations(x, a);
@@ -198,7 +200,8 @@ class wxa_matrix {
   }
 
   // Y[i, :] = W_hat · Q_A(X[i, :]) for m rows (X: [m x cols], Y: [m x rows], row-major).
-  void gemm(std::span<const float> X, std::span<float> Y, index m, int8_isa isa = int8_isa::best) const {
+  void gemm(std::span<const float> X, std::span<float> Y, index m,
+            std::optional<kernel::cpu::isa> isa = std::nullopt) const {
     detail::require(m >= 1, "wxa_matrix::gemm: m = ", m, " must be >= 1");
     detail::require(static_cast<index>(X.size()) == m * cols_ && static_cast<index>(Y.size()) == m * rows_,
                     "wxa_matrix::gemm: X must be m x cols and Y m x rows");
@@ -209,7 +212,7 @@ class wxa_matrix {
 
   // The kernels on already quantized activations: integer dots per block of rows, then the
   // scaling step (kernel/cpu/int8/dot.hpp, combine_rows) while the dots are still in L1.
-  void run(const activations& a, std::span<float> y, int8_isa isa) const {
+  void run(const activations& a, std::span<float> y, kernel::cpu::isa isa) const {
     const kernel::int8::dot_args args = dot_args(a);
     const index S = segment_count();
     std::vector<double> asum(a.sums.begin(), a.sums.end());
