@@ -13,10 +13,9 @@ method_fn awq_adapter(const method_options& o) {
     return with_format(o, [&]<class B, class G>() {
       std::vector<std::unique_ptr<linear>> out;
       if constexpr (G::group_axis == axis::oc) {
-        // Hugging Face names: awq_options::no_clip_names skips the clip search for q_/k_.
-        static const char* hf[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+        // Hugging Face names (model/recipe.hpp): awq_options::no_clip_names skips the clip search for q_/k_.
         std::vector<awq_linear> ls;
-        for (std::size_t i = 0; i < job.slots.size(); ++i) ls.emplace_back(hf[static_cast<int>(job.slots[i])], job.W[i]);
+        for (std::size_t i = 0; i < job.slots.size(); ++i) ls.emplace_back(recipe_of(job.slots[i]).hf, job.W[i]);
         awq_options ao;
         ao.block = awq_inspect_block(job);
         if (job.input == tap::attn_out && job.model.cfg.n_head_kv != job.model.cfg.n_head) ao.alpha = 0.0f;

@@ -10,16 +10,15 @@ namespace lowbit::tools {
 // reference's main.py from its nominal --target_bit t (owq_options::weak_columns):
 //   r = 12 / (16 − b) · (t − b) / n_layers,  k = round(in_features · r · ratio), rounded up to even,
 // with n_layers = 7 linears per LLaMA block and ratio 1 for q/k/v/o, 0.375 for gate/up/down
-// (model_config.json). The reference counts only codes and fp16 columns, so its "3.01" is a
+// (model_config.json; both from model/recipe.hpp). The reference counts only codes and fp16 columns, so its "3.01" is a
 // recipe, not an exact size: the report gives the exact average of the packed format. (An
 // exact per-matrix budget, owq_options::target_bits, leaves a 576-wide model no column at
 // 3.01: one fp16 column of a 576 × 576 matrix already costs 0.023 bits.) The grid is the
 // reference's "mse" tuning (owq_method: mse_range_zero<>, the 2.4-norm joint range × zero-point
 // grid), its default with --target_bit.
 index owq_reference_weak_columns(slot s, index in_features, int b, double target) {
-  const double r = 12.0 / (16.0 - b) * (target - b) / 7.0;
-  const bool mlp = s == slot::gate || s == slot::up || s == slot::down;
-  index k = static_cast<index>(std::llround(static_cast<double>(in_features) * r * (mlp ? 0.375 : 1.0)));
+  const double r = 12.0 / (16.0 - b) * (target - b) / static_cast<double>(linears_per_block);
+  index k = static_cast<index>(std::llround(static_cast<double>(in_features) * r * recipe_of(s).owq_ratio));
   if (k % 2) ++k;
   return std::min(k, ((in_features - 1) / 2) * 2);  // leave at least one quantized column
 }

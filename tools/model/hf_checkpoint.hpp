@@ -82,13 +82,11 @@ class hf_checkpoint {
     llama_block b;
     b.attn_norm = vector(p + "input_layernorm.weight");
     b.ffn_norm = vector(p + "post_attention_layernorm.weight");
-    b.at(slot::q) = std::make_unique<dense_linear>(rope_rows(matrix(p + "self_attn.q_proj.weight"), cfg_.n_head));
-    b.at(slot::k) = std::make_unique<dense_linear>(rope_rows(matrix(p + "self_attn.k_proj.weight"), cfg_.n_head_kv));
-    b.at(slot::v) = std::make_unique<dense_linear>(matrix(p + "self_attn.v_proj.weight"));
-    b.at(slot::o) = std::make_unique<dense_linear>(matrix(p + "self_attn.o_proj.weight"));
-    b.at(slot::gate) = std::make_unique<dense_linear>(matrix(p + "mlp.gate_proj.weight"));
-    b.at(slot::up) = std::make_unique<dense_linear>(matrix(p + "mlp.up_proj.weight"));
-    b.at(slot::down) = std::make_unique<dense_linear>(matrix(p + "mlp.down_proj.weight"));
+    for (const linear_recipe& r : block_linears) {
+      Eigen::MatrixXf W = matrix(hf_tensor_name(l, r.s, "weight"));
+      if (r.rope_rows) W = rope_rows(W, r.s == slot::q ? cfg_.n_head : cfg_.n_head_kv);
+      b.at(r.s) = std::make_unique<dense_linear>(std::move(W));
+    }
     if (qkv_bias_) {
       b.q_bias = rope_rows(Eigen::MatrixXf(vector(p + "self_attn.q_proj.bias")), cfg_.n_head);
       b.k_bias = rope_rows(Eigen::MatrixXf(vector(p + "self_attn.k_proj.bias")), cfg_.n_head_kv);
@@ -389,20 +387,15 @@ class hf_checkpoint {
 
   // Every expected tensor present, shaped and typed as the config says; nothing else there.
   void check_tensors() {
-    const index d = cfg_.n_embd, hd = cfg_.head_dim(), q = cfg_.n_head * hd, kv = cfg_.n_head_kv * hd, ff = cfg_.n_ff;
+    const index d = cfg_.n_embd, hd = cfg_.head_dim(), q = cfg_.n_head * hd, kv = cfg_.n_head_kv * hd;
     std::vector<std::pair<std::string, std::vector<index>>> want;
     want.push_back({"model.embed_tokens.weight", {cfg_.n_vocab, d}});
     for (index l = 0; l < cfg_.n_layer; ++l) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
       want.push_back({p + "input_layernorm.weight", {d}});
       want.push_back({p + "post_attention_layernorm.weight", {d}});
-      want.push_back({p + "self_attn.q_proj.weight", {q, d}});
-      want.push_back({p + "self_attn.k_proj.weight", {kv, d}});
-      want.push_back({p + "self_attn.v_proj.weight", {kv, d}});
-      want.push_back({p + "self_attn.o_proj.weight", {d, q}});
-      want.push_back({p + "mlp.gate_proj.weight", {ff, d}});
-      want.push_back({p + "mlp.up_proj.weight", {ff, d}});
-      want.push_back({p + "mlp.down_proj.weight", {d, ff}});
+      for (const linear_recipe& r : block_linears)
+        want.push_back({hf_tensor_name(l, r.s, "weight"), {width_of(cfg_, r.rows), width_of(cfg_, r.cols)}});
       if (qkv_bias_) {
         want.push_back({p + "self_attn.q_proj.bias", {q}});
         want.push_back({p + "self_attn.k_proj.bias", {kv}});

@@ -29,6 +29,7 @@
 #include "lowbit/io/gguf.hpp"
 #include "lowbit/io/lowbit_format.hpp"
 #include "lowbit/kernel/gemv.hpp"
+#include "model/recipe.hpp"
 
 namespace lowbit::tools {
 
@@ -175,12 +176,15 @@ struct llama_config {
   }
 };
 
-// The seven linears of a block, in the order the data meets them.
-enum class slot : int { q, k, v, o, gate, up, down };
-inline constexpr slot all_slots[] = {slot::q, slot::k, slot::v, slot::o, slot::gate, slot::up, slot::down};
-inline const char* slot_name(slot s) {
-  static const char* names[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
-  return names[static_cast<int>(s)];
+// The size of one of a linear's widths (model/recipe.hpp) in this model.
+inline index width_of(const llama_config& c, width w) {
+  switch (w) {
+    case width::embd: return c.n_embd;
+    case width::q_heads: return c.n_head * c.head_dim();
+    case width::kv_heads: return c.n_head_kv * c.head_dim();
+    case width::ff: return c.n_ff;
+  }
+  return 0;
 }
 
 struct llama_block {
@@ -190,24 +194,11 @@ struct llama_block {
   // head_dim entries, shared by the heads) before RoPE. Kept out of the linears, so a
   // quantized linear replaces W only.
   Eigen::VectorXf q_bias, k_bias, v_bias, o_bias, q_norm, k_norm;
-  std::unique_ptr<linear> lin[7];
+  std::unique_ptr<linear> lin[linears_per_block];
   linear& operator[](slot s) const { return *lin[static_cast<int>(s)]; }
   std::unique_ptr<linear>& at(slot s) { return lin[static_cast<int>(s)]; }
 };
 
-// Where the block's linears read their input: the hook of block_forward sees each of these
-// once, before the linears that read it run (so it may replace them: sequential quantization).
-enum class tap { attn_in, attn_out, ffn_in, ffn_act };
-inline std::span<const slot> tap_slots(tap t) {
-  static const slot qkv[] = {slot::q, slot::k, slot::v}, o[] = {slot::o}, gu[] = {slot::gate, slot::up}, d[] = {slot::down};
-  switch (t) {
-    case tap::attn_in: return qkv;
-    case tap::attn_out: return o;
-    case tap::ffn_in: return gu;
-    case tap::ffn_act: return d;
-  }
-  return {};
-}
 using tap_hook = std::function<void(tap, const act& X, llama_block& blk)>;
 
 class llama_model {
@@ -254,19 +245,18 @@ class llama_model {
       require_finite(f, name, out);
       return out;
     };
-    const index d = m.cfg.n_embd, kv = m.cfg.n_head_kv * m.cfg.head_dim();
+    const index d = m.cfg.n_embd;
     for (index l = 0; l < m.cfg.n_layer; ++l) {
       const std::string p = "blk." + std::to_string(l) + ".";
       llama_block b;
       b.attn_norm = vec(p + "attn_norm.weight", d);
       b.ffn_norm = vec(p + "ffn_norm.weight", d);
-      const index shape[7][2] = {{d, d}, {kv, d}, {kv, d}, {d, d}, {m.cfg.n_ff, d}, {m.cfg.n_ff, d}, {d, m.cfg.n_ff}};
       for (slot s : all_slots) {
         const std::string name = p + slot_name(s) + ".weight";
         Eigen::MatrixXf W = matrix(name);
-        const auto& sh = shape[static_cast<int>(s)];
-        detail::require(W.rows() == sh[0] && W.cols() == sh[1], f.name(), ": ", name, " is ", W.rows(), " x ", W.cols(),
-                        ", expected ", sh[0], " x ", sh[1]);
+        const index rows = width_of(m.cfg, recipe_of(s).rows), cols = width_of(m.cfg, recipe_of(s).cols);
+        detail::require(W.rows() == rows && W.cols() == cols, f.name(), ": ", name, " is ", W.rows(), " x ", W.cols(),
+                        ", expected ", rows, " x ", cols);
         b.at(s) = std::make_unique<dense_linear>(std::move(W));
       }
       m.blocks.push_back(std::move(b));
