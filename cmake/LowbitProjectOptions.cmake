@@ -23,6 +23,19 @@ get_target_property(_eigen_inc Eigen3::Eigen INTERFACE_INCLUDE_DIRECTORIES)
 get_target_property(_xsimd_inc xsimd INTERFACE_INCLUDE_DIRECTORIES)
 target_include_directories(lowbit_project_options SYSTEM INTERFACE ${_eigen_inc} ${_xsimd_inc})
 
+# lowbit_native(<target> <PUBLIC|PRIVATE>): -march=native for a binary that runs where it is
+# built and spends its time in Eigen (the tools, the benches' float baselines), when the
+# compiler has the flag. g++ 12 reports false -Wmaybe-uninitialized inside avx512fintrin.h when
+# Eigen's AVX-512 packet code is inlined (not our code, not silenced by SYSTEM includes).
+# The one place the project writes -march=native besides LOWBIT_NATIVE above.
+include(CheckCXXCompilerFlag)
+check_cxx_compiler_flag(-march=native LOWBIT_HAS_MARCH_NATIVE)
+function(lowbit_native target scope)
+  if(LOWBIT_HAS_MARCH_NATIVE AND NOT LOWBIT_NATIVE)
+    target_compile_options(${target} ${scope} -march=native $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
+  endif()
+endfunction()
+
 function(lowbit_project_target target)
   target_link_libraries(${target} PRIVATE lowbit::lowbit lowbit_project_options)
 endfunction()

@@ -6,6 +6,14 @@ foreach(f ${lowbit_tools_tests})
   get_filename_component(n ${f} NAME_WE)
   list(APPEND lowbit_tools_test_targets ${n})
 endforeach()
+# Tests that include tools/ headers without the method adapters (tools/ is on every test's
+# include path): the MiniLM tokenizer and encoder, and the Hugging Face folder loader
+# (tools/model/hf_checkpoint.hpp). They find the repository's texts through LOWBIT_SOURCE_DIR.
+foreach(t minilm_tokenizer_test minilm_encoder_test minilm_real_model_test hf_checkpoint_test hf_reference_ppl_test)
+  if(TARGET ${t})
+    target_compile_definitions(${t} PRIVATE LOWBIT_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  endif()
+endforeach()
 foreach(t ${lowbit_tools_test_targets})
   if(TARGET ${t})
     # The method adapters come compiled, once, in tools/'s lowbit_quantize_core (with its
