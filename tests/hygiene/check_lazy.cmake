@@ -7,17 +7,10 @@
 # The check reads clang's -ftime-trace of the TU: every instantiation is an event, so it is
 # exact and does not depend on the machine's speed.
 file(MAKE_DIRECTORY ${WORK})
-set(src "")
-foreach(h ${HEADERS})
-  string(APPEND src "#include <${h}>\n")
-endforeach()
+include(${CMAKE_CURRENT_LIST_DIR}/tu.cmake)
+hygiene_includes_source(src ${HEADERS})
 file(WRITE ${WORK}/lazy.cpp "${src}")
-set(inc -I${INCLUDE})
-foreach(i ${SYSINC})
-  if(NOT i STREQUAL "/usr/include")
-    list(APPEND inc -isystem ${i})
-  endif()
-endforeach()
+hygiene_include_flags(inc ${INCLUDE} ${SYSINC})
 execute_process(COMMAND ${CXX} -std=c++20 ${inc} -ftime-trace -ftime-trace-granularity=0 -c -o ${WORK}/lazy.o
                         ${WORK}/lazy.cpp
                 RESULT_VARIABLE rc ERROR_VARIABLE err)
