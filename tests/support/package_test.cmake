@@ -9,7 +9,8 @@ foreach(step
     "${CMAKE_COMMAND};-S;${CONSUMER_DIR};-B;${WORK_DIR}/consumer-build;-DCMAKE_PREFIX_PATH=${prefix}"
     "${CMAKE_COMMAND};--build;${WORK_DIR}/consumer-build"
     "${WORK_DIR}/consumer-build/consumer"
-    "${WORK_DIR}/consumer-build/consumer_dispatch")
+    "${WORK_DIR}/consumer-build/consumer_dispatch"
+    "${WORK_DIR}/consumer-build/consumer_precompiled")
   execute_process(COMMAND ${step} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "step failed: ${step}\n${out}\n${err}")
