@@ -208,6 +208,35 @@ TEST_CASE("option errors name the flag and what is expected", "[tools][cli]") {
   o.target_bits = 2.5;
   CHECK_THROWS_WITH(lt::make_method("owq", o), Catch::Contains("must lie in [--bits, 16)"));
   CHECK_THROWS_WITH(lt::make_method("awq", opts(4, 32, lowbit::axis::ic)), Catch::Contains("--method awq needs --axis oc"));
+  CHECK_THROWS_WITH(lt::make_method("awq-gptq", opts(4, 32, lowbit::axis::ic)),
+                    Catch::Contains("--method awq-gptq needs --axis oc"));
+}
+
+TEST_CASE("awq-gptq: AWQ's scales, then GPTQ on the scaled weights (a composition of two methods)", "[tools][model_file]") {
+  const auto run = [](const char* name) {
+    auto m = tiny_model(5);
+    lt::sequential_options so;
+    so.window = T;
+    so.progress = false;
+    lt::quantize_sequential(m, random_tokens(4 * T, 3), lt::make_method(name, opts(3, 32)), so);
+    return m;
+  };
+  const auto awq = run("awq"), gptq = run("gptq"), both = run("awq-gptq");
+  for (const lt::slot s : lt::all_slots) {
+    INFO("slot " << lt::slot_name(s));
+    const Eigen::MatrixXf W_awq = awq.blocks[1][s].weight(), W_gptq = gptq.blocks[1][s].weight(),
+                          W_both = both.blocks[1][s].weight();
+    // Neither method alone: GPTQ's error feedback moved AWQ's codes, AWQ's scales moved GPTQ's.
+    CHECK((W_both - W_awq).norm() > 0.0f);
+    CHECK((W_both - W_gptq).norm() > 0.0f);
+    CHECK(both.blocks[1][s].bits_per_weight() == awq.blocks[1][s].bits_per_weight());
+  }
+  // It round-trips through the model file like every other method's linears.
+  temp_file tmp("lowbit_tools_awq_gptq_test.lowbit");
+  lt::save_model_file(both, {{"method", "awq-gptq"}}, tmp.path);
+  auto back = tiny_model(5);
+  lt::load_model_file(back, lowbit::io::lowbit_file::open(tmp.path), lt::quantized_path::dequantized);
+  for (const lt::slot s : lt::all_slots) CHECK((back.blocks[1][s].weight().array() == both.blocks[1][s].weight().array()).all());
 }
 
 namespace {

@@ -18,6 +18,7 @@ namespace lowbit::tools {
 method_fn rtn_adapter(const method_options& o);
 method_fn gptq_adapter(const method_options& o);
 method_fn awq_adapter(const method_options& o);
+method_fn awq_gptq_adapter(const method_options& o);
 method_fn owq_adapter(const method_options& o);
 method_fn spqr_adapter(const method_options& o);
 method_fn adadim_rtn_adapter(const method_options& o);

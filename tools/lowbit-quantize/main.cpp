@@ -73,7 +73,8 @@ const char* usage =
     "  --model FILE|DIR     GGUF model (llama architecture) or a Hugging Face folder (config.json,\n"
     "                       model.safetensors or shards, tokenizer.json; Llama/Mistral/Qwen2/Qwen3)\n"
     "                       (default: assets/SmolLM2-135M-Instruct.Q4_1.gguf)\n"
-    "  --method NAME        rtn | gptq | awq | owq | spqr | adadim-rtn | adadim-gptq (default rtn)\n"
+    "  --method NAME        rtn | gptq | awq | awq-gptq | owq | spqr | adadim-rtn | adadim-gptq (default rtn;\n"
+    "                       awq-gptq: AWQ's scales and clip, then GPTQ on the scaled weights)\n"
     "  --export FORMAT      lowbit (default: --out writes a .lowbit file) | gguf (--out writes a GGUF\n"
     "                       llama.cpp runs, block linears in --type; --method rtn or gptq)\n"
     "  --type T             with --export gguf: Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 (the type fixes bits and groups)\n"
@@ -81,7 +82,7 @@ const char* usage =
     "  --group G            group size 32, 64, 128, 256, or 0 = per channel (default 128;\n"
     "                       spqr: 16 = SpQR's beta1 (default), 32, 64 or 128)\n"
     "  --axis A             oc (groups along input columns) or ic (along output rows) (default oc;\n"
-    "                       awq and spqr: oc only; adadim-*: chosen per linear)\n"
+    "                       awq, awq-gptq and spqr: oc only; adadim-*: chosen per linear)\n"
     "  --target-bits X      owq: the reference's nominal target (default bits + 0.01, i.e. 3.01 / 4.01);\n"
     "                       it sets the fp16 weak columns per linear as OWQ's main.py does; the report\n"
     "                       gives the exact average bits. Not accepted by other methods.\n"
@@ -117,11 +118,11 @@ const char* usage =
     "  --sweep-spqr-r L     spqr rows at each of these outlier thresholds (default 0.2)\n"
     "  --awq-windows N      calibration windows the block-output searches (AWQ's scale search, AdaDim's\n"
     "                       block choice) run on (default 8)\n"
-    "  --awq-stats S        awq: all (default: s_x = mean |x| and the clip sample over every calibration\n"
+    "  --awq-stats S        awq, awq-gptq: all (default: s_x = mean |x| and the clip sample over every calibration\n"
     "                       window, as llm-awq) or search (only the --awq-windows windows)\n"
-    "  --awq-inputs I       awq: float (default: every block calibrated on the float model's activations,\n"
+    "  --awq-inputs I       awq, awq-gptq: float (default: every block calibrated on the float model's activations,\n"
     "                       as llm-awq) or quantized (on the quantized upstream, as GPTQ)\n"
-    "  --act-order          gptq: columns in descending H_jj order (GPTQ's desc_act; per-OC groups then\n"
+    "  --act-order          gptq, awq-gptq: columns in descending H_jj order (GPTQ's desc_act; per-OC groups then\n"
     "                       static, from the original weights)\n"
     "  --sweep-act-order    --sweep: add a gptq@act row beside each gptq row\n"
     "  --quiet              no progress bars\n"
@@ -295,7 +296,7 @@ cli_args parse(int argc, char** argv) {
   if (a.method.rfind("adadim", 0) == 0) a.opt.group_axis = lowbit::axis::adaptive;  // AdaDim chooses per linear
   if (a.method == "spqr" && !a.group_given) a.opt.group = 16;                        // SpQR's beta1
   if (a.opt.target_bits != 0.0 && a.sweep) bad_arg("--sweep sets owq's targets with --sweep-owq-extra, not --target-bits");
-  if (a.opt.act_order && (a.sweep || a.method != "gptq"))
+  if (a.opt.act_order && (a.sweep || (a.method != "gptq" && a.method != "awq-gptq")))
     bad_arg(a.sweep ? "--sweep adds act-order rows with --sweep-act-order, not --act-order"
                     : "--act-order is GPTQ's column order (got --method " + a.method + ")");
   if (a.sweep_act_order && !a.sweep) bad_arg("--sweep-act-order needs --sweep");
@@ -357,7 +358,8 @@ std::string method_label(const variant& v) {
   if (v.method.rfind("adadim", 0) == 0 && !v.opt.adadim_block) s << "@linear";
   if (v.method == "gptq" && v.opt.act_order) s << "@act";
   // AWQ before 2026-12-03: s_x from the search windows only, on the quantized upstream.
-  if (v.method == "awq" && (!v.opt.awq_stats_all || !v.opt.awq_float_inputs)) {
+  if (v.method == "awq-gptq" && v.opt.act_order) s << "@act";
+  if ((v.method == "awq" || v.method == "awq-gptq") && (!v.opt.awq_stats_all || !v.opt.awq_float_inputs)) {
     s << "@";
     if (!v.opt.awq_stats_all) s << "search-stats" << (v.opt.awq_float_inputs ? "" : "+");
     if (!v.opt.awq_float_inputs) s << "quantized-inputs";
@@ -833,7 +835,7 @@ void write_sweep(const session& s, const std::vector<run_result>& rows, double r
 // method in the formats its paper uses (methods.hpp: owq per channel at 3 and 4 bits, spqr
 // with beta1 = 16), owq at bits + each --sweep-owq-extra, spqr at each --sweep-spqr-r.
 std::vector<std::string> method_order() {
-  std::vector<std::string> order{"rtn", "gptq", "awq", "adadim-rtn", "owq", "adadim-gptq", "spqr"};
+  std::vector<std::string> order{"rtn", "gptq", "awq", "adadim-rtn", "owq", "adadim-gptq", "spqr", "awq-gptq"};
   for (const auto& [name, entry] : lt::method_registry())
     if (std::find(order.begin(), order.end(), name) == order.end()) order.push_back(name);
   return order;

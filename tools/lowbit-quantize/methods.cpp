@@ -14,6 +14,8 @@ const std::map<std::string, method_entry>& method_registry() {
     r["owq"] = {"OWQ (Lee et al. 2024): GPTQ + fp16 weak columns (--target-bits, default bits + 0.01)", true, "",
                 owq_adapter, {axis::oc}, {per_channel}, {3, 4}};
     r["awq"] = {"AWQ (Lin et al. 2024): activation-aware scaling + clip search, then RTN", true, "", awq_adapter, {axis::oc}};
+    r["awq-gptq"] = {"AWQ's scaling + clip search, then GPTQ on the scaled weights (a composition)", true, "",
+                     awq_gptq_adapter, {axis::oc}};
     r["spqr"] = {"SpQR (Dettmers et al. 2023): beta1 = 16 groups, 3-bit stats, sparse fp16 outliers", true, "",
                  spqr_adapter, {axis::oc}, {16}};
     r["adadim-rtn"] = {"AdaDim over RTN: per-linear choice of the group axis (oc or ic) by block output", true, "",

@@ -78,7 +78,7 @@ inline bool uses_calibration(const std::string& method) { return method != "rtn"
 // Whether the sequential pass feeds the method the float model's activations (AWQ, as
 // llm-awq) instead of the quantized upstream's (GPTQ and the methods built on it).
 inline bool uses_float_inputs(const std::string& method, const method_options& o) {
-  return method == "awq" && o.awq_float_inputs;
+  return (method == "awq" || method == "awq-gptq") && o.awq_float_inputs;
 }
 
 // OWQ's weak-column count per linear, the reference's main.py rule for its nominal
