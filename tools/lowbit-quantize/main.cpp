@@ -124,7 +124,7 @@ const char* usage =
     "                       as llm-awq) or quantized (on the quantized upstream, as GPTQ)\n"
     "  --act-order          gptq, awq-gptq: columns in descending H_jj order (GPTQ's desc_act; per-OC groups then\n"
     "                       static, from the original weights)\n"
-    "  --sweep-act-order    --sweep: add a gptq@act row beside each gptq row\n"
+    "  --sweep-act-order    --sweep: add a gptq@act (awq-gptq@act) row beside each gptq (awq-gptq) row\n"
     "  --quiet              no progress bars\n"
     "exit status: 0 done, 1 runtime error (an input, a write, a held --csv lock), 2 usage error (an option,\n"
     "  a value, an output that is an input or not a regular file, an unwritable output directory: all\n"
@@ -876,7 +876,7 @@ std::vector<variant> sweep_variants(const cli_args& args) {
             }
           } else {
             variants.push_back(v);
-            if (name == "gptq" && args.sweep_act_order) {
+            if ((name == "gptq" || name == "awq-gptq") && args.sweep_act_order) {
               v.opt.act_order = true;
               variants.push_back(v);
             }
