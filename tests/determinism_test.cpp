@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "lowbit/lowbit.hpp"
 #include "lowbit/io/lowbit_format.hpp"
 #include "lowbit_catch.hpp"
@@ -87,9 +89,12 @@ fingerprint fingerprint_of(const Q& q) {
   f.weights = q.dequantize();
   if constexpr (requires { q.report.loss; }) f.loss = q.report.loss;
   if constexpr (requires { q.packed(); }) {
+    // The process id too: ctest runs the cases as parallel processes, and with address-space
+    // randomisation off (the TSan run's setarch -R) their main threads have the same id, so a
+    // name from the thread id alone made two processes write one file (a false mismatch).
     const auto path = std::filesystem::temp_directory_path() /
-                      ("lowbit_determinism_" + std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id())) +
-                       ".lowbit");
+                      ("lowbit_determinism_" + std::to_string(::getpid()) + "_" +
+                       std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id())) + ".lowbit");
     io::save_packed(path.string(), q.packed());
     f.bytes = file_bytes(path);
     std::filesystem::remove(path);
