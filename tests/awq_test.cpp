@@ -227,7 +227,7 @@ TEMPLATE_TEST_CASE_SIG("awq: beats RTN on inputs with large-magnitude channels",
   for (Eigen::Index i = 0; i < 128; ++i) CHECK(y[static_cast<std::size_t>(i)] == Approx(expect[i]).margin(1e-3));
 }
 
-TEST_CASE("awq: a group shares one scale vector; q/k are not clipped by default") {
+TEST_CASE("awq: a group shares one scale vector, and q/k are not clipped by default") {
   const Eigen::MatrixXf Wq = lowbit_test::heavy_tailed(32, 128, 40), Wk = lowbit_test::heavy_tailed(32, 128, 41),
                         Wv = lowbit_test::heavy_tailed(32, 128, 42);
   const Eigen::MatrixXf X = lowbit_test::activations(128, 256, 43);

@@ -75,7 +75,7 @@ TEST_CASE("bitpack: documented block layouts, hand-worked") {
   CHECK_THROWS_AS(pack_block(codes, out, 5), lowbit::error);
 }
 
-TEST_CASE("bit_layout: one layout per listed width; every width check reads the same list") {
+TEST_CASE("bit_layout: one layout per listed width, and every width check reads the same list") {
   CHECK(std::string(supported_bit_widths_text) == "2, 3, 4 or 8");
   std::mt19937 rng(3);
   for (const int b : supported_bit_widths) {

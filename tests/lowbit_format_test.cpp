@@ -191,7 +191,7 @@ TEST_CASE("lowbit file: a model (matrices, float tensors, metadata) that generic
                       Catch::Contains("bits<3>") && Catch::Contains("none of the 1 types"));
 }
 
-TEST_CASE("lowbit file: a type mismatch names both types; unknown names list what the file holds") {
+TEST_CASE("lowbit file: a type mismatch names both types, and unknown names list what the file holds") {
   const auto f = lowbit_file::from_memory(small_file());
   REQUIRE_THROWS_WITH((f.load<packed_matrix<bits<4>, group<oc, 32>>>("q")),
                       Catch::Contains("is a packed_matrix<bits<3>, group<oc, 32>, no_outliers, fp16_stats, asymmetric>") &&
@@ -267,7 +267,7 @@ TEST_CASE("lowbit file: unsupported bit widths, versions and inconsistent descri
                       Catch::Contains("outlier column 40"));
 }
 
-TEST_CASE("lowbit file: writes are atomic; a failed write leaves the destination and no temporary") {
+TEST_CASE("lowbit file: writes are atomic, and a failed write leaves the destination and no temporary") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("lowbit_format_test_" + std::to_string(::getpid()));
   fs::remove_all(dir);

@@ -108,7 +108,7 @@ void rtn_properties(std::uint32_t seed, int trials) {
 
 }  // namespace
 
-TEST_CASE("robustness: RTN over random shapes, bit widths, group sizes and axes; NaN/Inf refused by position") {
+TEST_CASE("robustness: RTN over random shapes, bit widths, group sizes and axes, and NaN/Inf refused by position") {
   rtn_properties<rtn<bits<2>, group<oc, 16>>>(1, 12);
   rtn_properties<rtn<bits<3>, group<oc, 32>>>(2, 12);
   rtn_properties<rtn<bits<3>, group<ic, 8>>>(3, 12);
@@ -203,7 +203,7 @@ TEST_CASE("robustness: random shapes through the lowbit file and the GPTQ layout
 #include <lowbit/gptq.hpp>
 #include <lowbit/spqr.hpp>
 
-TEST_CASE("robustness: GPTQ and SpQR refuse non-finite weights and Hessians; SpQR results survive the file") {
+TEST_CASE("robustness: GPTQ and SpQR refuse non-finite weights and Hessians, and SpQR results survive the file") {
   std::mt19937 rng(41);
   for (int t = 0; t < 3; ++t) {
     const idx out = 16 + static_cast<idx>(rng() % 17), in = 32 * (1 + static_cast<idx>(rng() % 2));

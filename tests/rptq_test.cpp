@@ -74,7 +74,7 @@ double output_error(const Eigen::MatrixXf& W, const Eigen::MatrixXf& X, const rp
 
 }  // namespace
 
-TEST_CASE("rptq: channel ranges over batches of any size; EMA as in RPTQ") {
+TEST_CASE("rptq: channel ranges over batches of any size, and EMA as in RPTQ") {
   Eigen::MatrixXf a(2, 3), b(1, 3), c(3, 3);
   a << 1, -2, 0,   //
       3, 5, 0.5;

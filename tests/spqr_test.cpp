@@ -212,7 +212,7 @@ TEST_CASE("spqr: second-level stats match a float64 hand computation", "[spqr]")
     }
 }
 
-TEST_CASE("spqr: constant second-level groups decode exactly; other code widths", "[spqr]") {
+TEST_CASE("spqr: constant second-level groups decode exactly, and other code widths", "[spqr]") {
   stats_table<quantized_stats<4, 8>> t(8, 1);
   const std::vector<float> s(8, 0.0125f), z(8, 0.0f);
   t.set_column(0, s, z);
@@ -273,7 +273,7 @@ TEST_CASE("spqr: bits_per_weight is the paper's formula plus lowbit's exact extr
   }
 }
 
-TEST_CASE("spqr: dequantize equals a float64 decode of the stored parts; gemv and gemm match it", "[spqr]") {
+TEST_CASE("spqr: dequantize equals a float64 decode of the stored parts, and gemv and gemm match it", "[spqr]") {
   const lowbit::index rows = 64, cols = 96;  // 96 columns: a partial code block
   const Eigen::MatrixXf W = lowbit_test::heavy_tailed(rows, cols, 31);
   const Eigen::MatrixXd H = hessian_of(lowbit_test::activations(cols, 384, 32));
@@ -316,7 +316,7 @@ TEST_CASE("spqr: dequantize equals a float64 decode of the stored parts; gemv an
     for (lowbit::index r = 0; r < rows; ++r) CHECK(std::abs(Y[i * rows + r] - Y_ref(i, r)) <= 4 * tol);
 }
 
-TEST_CASE("spqr: threshold controls outliers; outliers cut the output error", "[spqr]") {
+TEST_CASE("spqr: threshold controls outliers, and outliers cut the output error", "[spqr]") {
   const Eigen::MatrixXf W = lowbit_test::heavy_tailed(64, 128, 41);
   const Eigen::MatrixXf X = lowbit_test::activations(128, 512, 42);
   const Eigen::MatrixXd H = hessian_of(X);
