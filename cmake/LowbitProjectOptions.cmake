@@ -30,8 +30,12 @@ target_include_directories(lowbit_project_options SYSTEM INTERFACE ${_eigen_inc}
 # The one place the project writes -march=native besides LOWBIT_NATIVE above.
 include(CheckCXXCompilerFlag)
 check_cxx_compiler_flag(-march=native LOWBIT_HAS_MARCH_NATIVE)
+# With LOWBIT_NATIVE the flag comes from lowbit_project_options already; the warning it brings
+# is silenced here all the same.
 function(lowbit_native target scope)
-  if(LOWBIT_HAS_MARCH_NATIVE AND NOT LOWBIT_NATIVE)
+  if(LOWBIT_NATIVE)
+    target_compile_options(${target} ${scope} $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
+  elseif(LOWBIT_HAS_MARCH_NATIVE)
     target_compile_options(${target} ${scope} -march=native $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
   endif()
 endfunction()
