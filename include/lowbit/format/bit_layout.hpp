@@ -2,9 +2,10 @@
 #include "lowbit/core/abi.hpp"  // lowbit::inline LOWBIT_ABI (ODR safety)
 // bit_layout<B>: the one definition of how 32 consecutive b-bit codes of a row sit in a block
 // of 4·B bytes. It is the specification every backend follows: bitpack.hpp's pack/unpack and
-// random access, the scalar float64 reference and the generic CPU kernel (through bitpack.hpp)
-// use it directly; the SIMD unpackers (kernel/cpu/kernels.hpp) and the CUDA repack
-// (kernel/cuda/layout.cuh) are tested against it code for code.
+// random access, and through them the packed matrix's decode, the float64 reference kernel and
+// the generic CPU kernel, use it directly; the SIMD unpackers (kernel/cpu/kernels.hpp) and the
+// CUDA repack (kernel/cuda/layout.cuh) are written per width and tested against that
+// reference (kernel_gemv_test, cuda_test).
 //
 //   8 bits: byte i = code i.
 //   4 bits: byte i (i < 16) = code i | code (i+16) << 4           (ggml's Q4_0 order: one
