@@ -569,6 +569,33 @@ TEST_CASE("faults #7: an unsupported --group lists only the sizes this build has
   }
 }
 
+TEST_CASE("faults #7: --sweep-spqr-groups sets SpQR's beta1 rows, and refuses a size the build lacks", "[faults]") {
+  workdir w;
+  auto args = w.base() + std::vector<std::string>{"--sweep", "--sweep-methods", "spqr", "--sweep-bits", "3", "--csv",
+                                                  (w / "r.csv").string(), "--results", (w / "r.md").string()};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = args;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  // --sweep-groups is not SpQR's beta1: it leaves the spqr row at 16.
+  auto r = run_tool(w, with({"--sweep-groups", "64"}));
+  REQUIRE(r.exit_code == 0);
+  CHECK(contains(read_file(w / "r.csv"), "\nspqr,3,16,oc,"));
+  CHECK_FALSE(contains(read_file(w / "r.csv"), "\nspqr,3,64,oc,"));
+#if defined(LOWBIT_TOOLS_FEW_FORMATS)
+  require_usage_error(run_tool(w, with({"--sweep-spqr-groups", "32"})),
+                      "--sweep-spqr-groups expects one of 16 for --method spqr, got '32'");
+#else
+  r = run_tool(w, with({"--sweep-spqr-groups", "16,32"}));
+  REQUIRE(r.exit_code == 0);
+  CHECK(contains(r.err, "--sweep: 2 rows listed, 1 to run"));  // the 16 row is kept
+  CHECK(contains(read_file(w / "r.csv"), "\nspqr,3,32,oc,"));
+  require_usage_error(run_tool(w, with({"--sweep-spqr-groups", "16,8"})),
+                      "--sweep-spqr-groups expects one of 16, 32, 64, 128 for --method spqr, got '8'");
+#endif
+}
+
 // ---------------------------------------------------------------- #8: interrupted writes
 TEST_CASE("faults #8: SIGTERM or SIGINT during a write removes the temporary and keeps the previous output",
           "[faults]") {

@@ -64,6 +64,7 @@ struct cli_args {
   unsigned threads = 0;
   std::string results = "docs/results.md", csv = "docs/results.csv";
   std::vector<int> sweep_bits{4, 3, 2}, sweep_groups{128, 0};
+  std::vector<int> sweep_spqr_groups;  // SpQR's beta1 values; empty: the registry's (16)
   std::vector<std::string> sweep_methods;  // empty: every available method
   std::string command_line;
 };
@@ -116,6 +117,7 @@ const char* usage =
     "                       owq runs per channel, spqr with beta1 = 16)\n"
     "  --sweep-owq-extra L  owq rows at bits + each of these (default 0.01: 3.01 and 4.01)\n"
     "  --sweep-spqr-r L     spqr rows at each of these outlier thresholds (default 0.2)\n"
+    "  --sweep-spqr-groups L  spqr rows at each of these beta1 group sizes (default 16; 32, 64, 128)\n"
     "  --awq-windows N      calibration windows the block-output searches (AWQ's scale search, AdaDim's\n"
     "                       block choice) run on (default 8)\n"
     "  --awq-stats S        awq, awq-gptq: all (default: s_x = mean |x| and the clip sample over every calibration\n"
@@ -288,6 +290,8 @@ cli_args parse(int argc, char** argv) {
       a.sweep_spqr_r = cli::parse_list(f, value(i), [&](const std::string& x) {
         return cli::parse_double(f, x, 0.0, std::numeric_limits<double>::infinity());
       });
+    else if (f == "--sweep-spqr-groups")
+      a.sweep_spqr_groups = cli::parse_list(f, value(i), [&](const std::string& x) { return static_cast<int>(cli::parse_int(f, x, 1, max_group)); });
     else if (f == "--quiet") a.quiet = true;
     else if (f == "--act-order") a.opt.act_order = true;
     else if (f == "--sweep-act-order") a.sweep_act_order = true;
@@ -851,7 +855,9 @@ std::vector<variant> sweep_variants(const cli_args& args) {
     if (!args.sweep_methods.empty() &&
         std::find(args.sweep_methods.begin(), args.sweep_methods.end(), name) == args.sweep_methods.end())
       continue;
-    const auto& groups = entry.sweep_groups.empty() ? args.sweep_groups : entry.sweep_groups;
+    const auto& groups = name == "spqr" && !args.sweep_spqr_groups.empty() ? args.sweep_spqr_groups
+                         : entry.sweep_groups.empty()                     ? args.sweep_groups
+                                                                          : entry.sweep_groups;
     for (int b : args.sweep_bits) {
       if (!entry.sweep_bits_only.empty() &&
           std::find(entry.sweep_bits_only.begin(), entry.sweep_bits_only.end(), b) == entry.sweep_bits_only.end())
@@ -937,7 +943,8 @@ int run_sweep(session& s) {
 
 // Every row of the sweep in a format this build has, before any work (usage errors).
 void check_sweep(const cli_args& args) {
-  for (const auto& v : sweep_variants(args)) check_format(v.method, v.opt, "--sweep-groups");
+  for (const auto& v : sweep_variants(args))
+    check_format(v.method, v.opt, v.method == "spqr" ? "--sweep-spqr-groups" : "--sweep-groups");
 }
 
 // What the run will write, before it reads anything (usage errors, docs/cli.md): never an
