@@ -1,6 +1,6 @@
-// Writes the seed inputs of the fuzz targets in this folder (committed under corpus/; rerun
-// after a format change):
-//   c++ -std=c++20 -I include -I /usr/include/eigen3 tests/fuzz_lowbit/make_corpus.cpp -o /tmp/mk && /tmp/mk tests/fuzz_lowbit/corpus
+// Writes the seed inputs of the lowbit-format fuzz targets (interop_gguf, interop_int32, lowbit_file;
+// committed under corpus/<target>/; rerun after a format change):
+//   c++ -std=c++20 -I include -I /usr/include/eigen3 tests/fuzz/make_corpus.cpp -o /tmp/mk && /tmp/mk tests/fuzz/corpus
 // Small valid files (under the targets' 4096-byte -max_len) from which mutations start.
 #include <fstream>
 #include <random>
