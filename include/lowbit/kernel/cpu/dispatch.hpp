@@ -31,8 +31,7 @@ namespace library = kernel_interface::library;
 
 // The kernel set for ISA `i` if this build has it and this CPU runs it, else nullptr.
 inline const kernel_table* table_for(isa i) {
-  static const isa best = detect_isa();  // cpuid / AT_HWCAP once
-  if (!isa_runs_on(i, best)) return nullptr;
+  if (!isa_runs_on(i, machine_isa())) return nullptr;
 #if defined(LOWBIT_KERNELS_LIBRARY)
   return library::table(i);
 #else
@@ -57,9 +56,8 @@ inline void set_max_isa(isa cap) { shared::max_isa_cap.store(static_cast<int>(ca
 
 // The best runnable kernel set under the cap.
 inline const kernel_table& active_table() {
-  const int cap = isa_level(static_cast<isa>(shared::max_isa_cap.load()));
   for (int i = isa_count - 1; i > 0; --i)
-    if (isa_level(static_cast<isa>(i)) <= cap)
+    if (isa_within_cap(static_cast<isa>(i)))
       if (const kernel_table* t = table_for(static_cast<isa>(i))) return *t;
   return LOWBIT_KERNEL_NS::generic::table();
 }

@@ -12,6 +12,8 @@
 //     runs on AVX2-only and AVX-512 machines.
 #include <string_view>
 
+#include "lowbit/core/shared_state.hpp"
+
 #if defined(__aarch64__) && defined(__linux__)
 // getauxval(AT_HWCAP), declared here rather than through <sys/auxv.h>, which would hand every
 // includer its AT_* / HWCAP_* macros (the reason detect_isa does not include <cpuid.h>).
@@ -143,6 +145,19 @@ inline isa detect_isa() {
   return compiled_isa();  // no run-time query here: what the compiler was told
 #endif
   return isa::generic;
+}
+
+// The machine's best set, detected once (cpuid / AT_HWCAP) for both dispatchers: the float
+// kernel tables (dispatch.hpp) and the int8 paths (int8/isa.hpp).
+inline isa machine_isa() {
+  static const isa best = detect_isa();
+  return best;
+}
+
+// Whether the cap of set_max_isa (dispatch.hpp; one cap for the float and the int8 kernels)
+// allows set `i`. The cap is a level (isa_level), so it reads the same on x86 and arm.
+inline bool isa_within_cap(isa i) {
+  return isa_level(i) <= isa_level(static_cast<isa>(shared::max_isa_cap.load()));
 }
 
 }  // namespace lowbit::kernel::cpu

@@ -44,17 +44,15 @@ inline constexpr std::string_view int8_isa_name(kernel::cpu::isa i) {
 
 // Whether this machine (CPU and OS: detect_isa) can run the path.
 inline bool int8_isa_available(kernel::cpu::isa i) {
-  static const kernel::cpu::isa machine = kernel::cpu::detect_isa();  // cpuid / AT_HWCAP once
-  return has_int8_path(i) && kernel::cpu::isa_runs_on(i, machine);
+  return has_int8_path(i) && kernel::cpu::isa_runs_on(i, kernel::cpu::machine_isa());
 }
 
 // The fastest available path under the backend's cap (kernel::cpu::set_max_isa, one cap for
 // the float and the int8 kernels).
 inline kernel::cpu::isa best_int8_isa() {
   using kernel::cpu::isa;
-  const int cap = kernel::cpu::isa_level(static_cast<isa>(shared::max_isa_cap.load()));
   for (const isa i : {isa::avx512_vnni, isa::avx2, isa::neon_dotprod, isa::neon})
-    if (kernel::cpu::isa_level(i) <= cap && int8_isa_available(i)) return i;
+    if (kernel::cpu::isa_within_cap(i) && int8_isa_available(i)) return i;
   return isa::generic;
 }
 
