@@ -84,7 +84,7 @@ class hf_checkpoint {
     b.ffn_norm = vector(p + "post_attention_layernorm.weight");
     for (const linear_recipe& r : block_linears) {
       Eigen::MatrixXf W = matrix(hf_tensor_name(l, r.s, "weight"));
-      if (r.rope_rows) W = rope_rows(W, r.s == slot::q ? cfg_.n_head : cfg_.n_head_kv);
+      if (r.rope_rows) W = rope_rows(W, heads_of(r.rows));
       b.at(r.s) = std::make_unique<dense_linear>(std::move(W));
     }
     if (qkv_bias_) {
@@ -136,6 +136,13 @@ class hf_checkpoint {
     return out;
   }
 
+  // The heads a row width of the recipe (model/recipe.hpp) is made of: the RoPE permutation
+  // runs per head, so a rope_rows linear's rows must be whole heads.
+  index heads_of(width w) const {
+    if (w == width::q_heads) return cfg_.n_head;
+    if (w == width::kv_heads) return cfg_.n_head_kv;
+    detail::fail(name_, ": the recipe marks a linear whose rows are not attention heads as rope_rows");
+  }
   // Rows of a [n_heads·hd × cols] q / k projection from Hugging Face's order (pair i of a
   // head is rows i and i + hd/2) to the runner's (rows 2i and 2i + 1): llama.cpp's permute.
   Eigen::MatrixXf rope_rows(const Eigen::MatrixXf& W, index n_heads) const {
