@@ -19,6 +19,9 @@ What it does, each step as GPTQ's llama.py (IST-DASLab/gptq) does it:
               down on silu(Q_gate x) * (Q_up x) ("true sequential"); H = 2/n X^T X.
   evaluation  non-overlapping windows of ctx tokens from the start of the evaluation text, every
               window from an empty cache, natural-log perplexity over ctx - 1 predictions each.
+  --hf-int32  instead of the GGUF, a GPTQ / AutoAWQ folder written by lowbit-quantize --export
+              gptq|awq, dequantized by int32_checkpoint.py (from the published packing), --method
+              float: the folder's perplexity on the same windows, with no lowbit code involved.
 Scales are float64 (the PyTorch reference keeps fp32; --fp16-scales rounds them as lowbit stores).
 Needs numpy, gguf and tokenizers (measured with numpy 2.2.6, gguf 0.17.1, tokenizers 0.23.3 in a
 venv). On 2 cores: float 2.5 min, GPTQ 3-bit g128 with 32 windows 4.5 min (2.5 of them the evaluation).
@@ -186,6 +189,8 @@ def main():
     ap.add_argument('--held-out', type=int, default=4)
     ap.add_argument('--eval-windows', type=int, default=64)
     ap.add_argument('--fp16-scales', action='store_true')
+    ap.add_argument('--hf-int32', metavar='DIR',
+                    help='evaluate a GPTQ / AutoAWQ folder (lowbit-quantize --export gptq|awq), read by int32_checkpoint.py')
     ap.add_argument('--dump-ids', help='write the calibration and evaluation ids (one per line) under this prefix')
     a = ap.parse_args()
 
@@ -197,7 +202,14 @@ def main():
             return tok.encode(f.read(), add_special_tokens=False).ids
 
     t0 = time.time()
-    cfg, w = load_gguf(a.gguf)
+    if a.hf_int32:
+        import int32_checkpoint
+        if a.method != 'float':
+            sys.exit('pipeline_ref: --hf-int32 evaluates the folder as it is; use --method float')
+        cfg, w, info = int32_checkpoint.load(a.hf_int32)
+        a.gguf = a.hf_int32 + f" ({info['method']} {info['bits']}-bit, {info['checkpoint']})"
+    else:
+        cfg, w = load_gguf(a.gguf)
     cal, ev = encode(a.calib), encode(a.eval)
     n = a.calib_windows + a.held_out
     stride = (len(cal) - a.ctx) // (n - 1) if n > 1 else 0
@@ -215,7 +227,8 @@ def main():
             x = quantize_block(x, w, l, cfg, tabs, a)
             print(f'  block {l} quantized ({time.time() - t0:.0f} s)', flush=True)
     ppl, preds = perplexity(ev, w, cfg, a.ctx, a.eval_windows)
-    print(f'{a.method} {a.bits}-bit g{a.group}: perplexity {ppl:.3f} ({a.eval_windows} windows x {a.ctx}, '
+    what = f'{a.hf_int32} as read by int32_checkpoint.py' if a.hf_int32 else f'{a.method} {a.bits}-bit g{a.group}'
+    print(f'{what}: perplexity {ppl:.3f} ({a.eval_windows} windows x {a.ctx}, '
           f'{preds} predictions, {time.time() - t0:.0f} s)', flush=True)
 
 

@@ -373,6 +373,39 @@ TEST_CASE("faults #4: a missing or unwritable output directory fails before any 
   CHECK_FALSE(fs::exists(w / "r.md"));
 }
 
+TEST_CASE("faults #4: --export gptq|awq checks its folder and options before any work, then writes it whole",
+          "[faults]") {
+  workdir w;
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = w.base();
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  auto r = run_tool(w, with({"--export", "gptq"}));
+  require_usage_error(r, "--export gptq writes a Hugging Face folder: give --out DIR");
+  require_usage_error(run_tool(w, with({"--export", "awq", "--bits", "3", "--out", "m"})),
+                      "--export awq: AutoAWQ's GEMM layout holds 4-bit codes (got --bits 3)");
+  require_usage_error(run_tool(w, with({"--export", "gptq", "--method", "spqr", "--out", "m"})),
+                      "--export gptq takes --method rtn, gptq, awq or awq-gptq (got 'spqr')");
+  require_usage_error(run_tool(w, with({"--export", "gptq", "--axis", "ic", "--out", "m"})),
+                      "--export gptq groups along the input dimension: use --axis oc");
+  fs::create_directory(w / "taken");
+  require_usage_error(run_tool(w, with({"--export", "gptq", "--out", "taken"})),
+                      "--out 'taken' exists; --export gptq writes a new folder");
+  r = run_tool(w, with({"--export", "gptq", "--out", "missing/m"}));
+  require_usage_error(r, "--out 'missing/m': the folder ");
+  CHECK(contains(r.err, "missing does not exist or cannot be written"));
+  CHECK_FALSE(fs::exists(w / "m"));
+
+  r = run_tool(w, with({"--export", "gptq", "--method", "rtn", "--bits", "3", "--out", "m"}));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  for (const char* f : {"config.json", "model.safetensors", "quantize_config.json"}) CHECK(fs::is_regular_file(w / "m" / f));
+  CHECK_FALSE(fs::exists(w / "m" / "tokenizer.json"));  // the tiny GGUF has no tokenizer keys
+  CHECK(contains(r.out, "perplexity of m as written (read back from its files)"));
+  CHECK(w.temporaries().empty());
+}
+
 // ---------------------------------------------------------------- #5: finiteness
 TEST_CASE("faults #5: NaN/Inf in the embedding, a norm, the head, eps or the RoPE base is refused, naming it",
           "[faults]") {

@@ -26,6 +26,7 @@
 #include "lowbit/io/checksum.hpp"
 #include "lowbit-quantize/cli_args.hpp"
 #include "lowbit-quantize/gguf_export.hpp"
+#include "lowbit-quantize/hf_export.hpp"
 #include "lowbit-quantize/methods.hpp"
 #include "lowbit-quantize/model_file.hpp"
 #include "lowbit-quantize/output_guard.hpp"
@@ -77,7 +78,10 @@ const char* usage =
     "  --method NAME        rtn | gptq | awq | awq-gptq | owq | spqr | adadim-rtn | adadim-gptq (default rtn;\n"
     "                       awq-gptq: AWQ's scales and clip, then GPTQ on the scaled weights)\n"
     "  --export FORMAT      lowbit (default: --out writes a .lowbit file) | gguf (--out writes a GGUF\n"
-    "                       llama.cpp runs, block linears in --type; --method rtn or gptq)\n"
+    "                       llama.cpp runs, block linears in --type; --method rtn or gptq) | gptq | awq\n"
+    "                       (--out DIR: a Hugging Face folder transformers / vLLM load, block linears as\n"
+    "                       GPTQ (bits 2/3/4/8) or AutoAWQ GEMM (bits 4) int32 tensors; --method rtn,\n"
+    "                       gptq, awq or awq-gptq, --axis oc; AWQ's scales folded into the norms)\n"
     "  --type T             with --export gguf: Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 (the type fixes bits and groups)\n"
     "  --bits B             2, 3, 4 or 8 (default 4)\n"
     "  --group G            group size 32, 64, 128, 256, or 0 = per channel (default 128;\n"
@@ -229,8 +233,8 @@ cli_args parse(int argc, char** argv) {
       a.bits_given = true;
     } else if (f == "--export") {
       a.export_format = value(i);
-      if (a.export_format != "lowbit" && a.export_format != "gguf")
-        bad_arg("--export expects lowbit or gguf, got '" + a.export_format + "'");
+      if (a.export_format != "lowbit" && a.export_format != "gguf" && a.export_format != "gptq" && a.export_format != "awq")
+        bad_arg("--export expects lowbit, gguf, gptq or awq, got '" + a.export_format + "'");
     } else if (f == "--type") a.export_type = value(i);
     else if (f == "--group") {
       a.opt.group = static_cast<int>(cli::parse_int(f, value(i), 0, max_group));
@@ -329,6 +333,20 @@ cli_args parse(int argc, char** argv) {
     return a;
   }
   if (!a.export_type.empty()) bad_arg("--type goes with --export gguf");
+  if (a.export_format == "gptq" || a.export_format == "awq") {
+    const std::string e = "--export " + a.export_format;
+    if (a.out.empty()) bad_arg(e + " writes a Hugging Face folder: give --out DIR");
+    if (a.sweep || !a.load.empty()) bad_arg(e + " quantizes and writes one model: drop --sweep / --load");
+    if (a.method != "rtn" && a.method != "gptq" && a.method != "awq" && a.method != "awq-gptq")
+      bad_arg(e + " takes --method rtn, gptq, awq or awq-gptq (got '" + a.method +
+              "'): the other methods keep outliers, weak columns or per-IC groups, which the checkpoint cannot hold");
+    if (a.opt.group_axis != lowbit::axis::oc) bad_arg(e + " groups along the input dimension: use --axis oc");
+    if (a.export_format == "awq" && a.opt.bits != 4)
+      bad_arg("--export awq: AutoAWQ's GEMM layout holds 4-bit codes (got --bits " + std::to_string(a.opt.bits) +
+              "); use --export gptq for other widths");
+    if (std::filesystem::exists(std::filesystem::symlink_status(a.out)))
+      bad_arg("--out '" + a.out + "' exists; " + e + " writes a new folder (remove it or choose another name)");
+  }
   if (!a.sweep && a.load.empty()) check_format(a.method, a.opt, "--group");  // the sweep's: sweep_variants
   return a;
 }
@@ -517,7 +535,19 @@ run_result quantize_and_eval(session& s, const variant& v) {
   }
   // Fails fast on an unavailable method or format.
   auto method = to_gguf ? lt::gguf_export_method(go) : lt::make_method(v.method, v.opt);
+  const bool to_hf = s.args.export_format == "gptq" || s.args.export_format == "awq";
+  lt::hf_export_options ho;
+  ho.format = s.args.export_format == "awq" ? lt::int32_format::awq : lt::int32_format::gptq;
   auto m = load_model(s);
+  if (to_hf) {
+    ho.bits = v.opt.bits;
+    ho.group = v.opt.group;
+    lt::check_hf_export(m, ho);  // the shapes fill the format's int32 words, before any work
+    lt::hf_export_source src;
+    src.gguf = s.source.gguf();
+    if (src.gguf == nullptr) src.hf_dir = s.args.model;
+    lt::check_hf_export_source(src, m);  // the tokenizer and config it will write
+  }
   if (to_gguf) {
     lowbit::detail::require(s.source.gguf() != nullptr, "--export gguf needs a GGUF --model (its metadata and tokenizer are "
                                                         "copied); a Hugging Face folder is not supported yet");
@@ -554,11 +584,39 @@ run_result quantize_and_eval(session& s, const variant& v) {
     std::printf("wrote %s: %.2f MB GGUF, block linears in %s (%s), parsed back and checked\n", s.args.out.c_str(),
                 static_cast<double>(size) / 1e6, s.args.export_type.c_str(), v.method.c_str());
     std::fflush(stdout);
+  } else if (to_hf) {
+    ho.bits = v.opt.bits;
+    ho.group = v.opt.group;
+    lt::hf_export_source src;
+    src.gguf = s.source.gguf();
+    if (src.gguf == nullptr) src.hf_dir = s.args.model;
+    const auto res = lt::write_hf_export(src, m, ho, s.args.out,
+                                         {{"method", v.method},
+                                          {"command", s.args.command_line},
+                                          {"calibration", std::filesystem::path(s.args.calib).filename().string()}});
+    std::printf("wrote %s: %.2f MB Hugging Face folder, block linears as %s (checkpoint_format %s%s), %lld AWQ scale "
+                "vectors folded; model.safetensors read back and compared\n",
+                s.args.out.c_str(), static_cast<double>(res.bytes) / 1e6, lt::int32_format_name(ho.format),
+                lowbit::io::gptq_checkpoint_name(res.checkpoint),
+                ho.format == lt::int32_format::gptq && res.checkpoint == lowbit::io::gptq_checkpoint::v2
+                    ? ": a zero point is 0, which v1 cannot hold"
+                    : "",
+                static_cast<long long>(res.folded_scales));
+    std::fflush(stdout);
   } else if (!s.args.out.empty()) {
     write_and_verify(s, m, v);
   }
   r.ppl = lt::perplexity(m, s.eval, s.args.ctx, s.args.eval_tokens, "ppl quant ", !s.args.quiet);
   require_finite_ppl(r.ppl, "the quantized");
+  if (to_hf) {
+    // The folder as its loaders see it: every tensor read from disk, dequantized from the int32 layout.
+    auto back = lt::load_hf_export(s.args.out, m, ho);
+    const auto p = lt::perplexity(back, s.eval, s.args.ctx, s.args.eval_tokens, "ppl export", !s.args.quiet);
+    require_finite_ppl(p, "the exported");
+    std::printf("perplexity of %s as written (read back from its files): %.4f; in memory: %.4f (%+.3f %%)\n",
+                s.args.out.c_str(), p.ppl, r.ppl.ppl, 100.0 * (p.ppl / r.ppl.ppl - 1.0));
+    std::fflush(stdout);
+  }
   return r;
 }
 
@@ -951,7 +1009,14 @@ void check_sweep(const cli_args& args) {
 // input, never a link or a device, in a directory that takes new files.
 void check_outputs(const cli_args& a) {
   const std::vector<lt::named_path> inputs{{"--model", a.model}, {"--calib", a.calib}, {"--eval", a.eval}, {"--load", a.load}};
-  if (!a.out.empty()) lt::check_output({"--out", a.out}, inputs);
+  // --export gptq|awq: a new folder (checked in parse_args); its parent must take it.
+  if (!a.out.empty() && (a.export_format == "gptq" || a.export_format == "awq")) {
+    const auto parent = std::filesystem::absolute(a.out).parent_path();
+    if (!std::filesystem::is_directory(parent) || ::access(parent.c_str(), W_OK | X_OK) != 0)
+      bad_arg("--out '" + a.out + "': the folder " + parent.string() + " does not exist or cannot be written");
+  } else if (!a.out.empty()) {
+    lt::check_output({"--out", a.out}, inputs);
+  }
   if (a.sweep) {
     const lt::named_path csv{"--csv", a.csv}, proto{"--csv", a.csv + ".protocol"}, results{"--results", a.results};
     lt::check_output(csv, inputs, {results}, true);

@@ -27,6 +27,7 @@
 #include "lowbit/core/parallel.hpp"
 #include "lowbit/format/packed_matrix.hpp"
 #include "lowbit/io/gguf.hpp"
+#include "lowbit/io/interop_autoawq.hpp"
 #include "lowbit/io/lowbit_format.hpp"
 #include "lowbit/kernel/gemv.hpp"
 #include "model/recipe.hpp"
@@ -64,6 +65,21 @@ class linear {
   virtual void save(io::lowbit_writer& w, const std::string& name) const {
     (void)w;
     detail::fail("linear '", name, "' is not quantized: a lowbit model file stores quantized linears only");
+  }
+  // AWQ's per-input-channel multiplier (the layer computes W · (scaling ⊙ x)); empty if none.
+  // An exporter folds it into whatever produces the input (a norm, or the rows of a linear).
+  virtual Eigen::VectorXf input_scaling() const { return {}; }
+  // The layer as a GPTQ layer with true zero points (io::gptq_checkpoint::v2) for
+  // lowbit-quantize --export gptq|awq: output row r is the layer's row row_order[r], and each
+  // source row's scales are multiplied by row_scale[row] (empty: unchanged), which reorders and
+  // rescales rows exactly (they have their own codes and scales). An error names why the
+  // layer's format has no GPTQ/AWQ equivalent.
+  virtual io::gptq_tensors to_gptq_rows(std::span<const index> row_order, const Eigen::VectorXf& row_scale,
+                                        const std::string& name) const {
+    (void)row_order;
+    (void)row_scale;
+    detail::fail(name, quantized() ? " is in a format with no GPTQ/AWQ equivalent" : " is not quantized",
+                 ": GPTQ/AWQ checkpoints hold plain per-group grids (--method rtn, gptq, awq or awq-gptq)");
   }
   std::size_t stored_bytes() const {
     return static_cast<std::size_t>(std::llround(bits_per_weight() * static_cast<double>(rows() * cols()) / 8.0));
@@ -145,6 +161,37 @@ class packed_linear final : public linear {
   }
   const PM& packed() const { return pm_; }
   const Eigen::VectorXf& input_scale() const { return input_scale_; }
+  Eigen::VectorXf input_scaling() const override { return input_scale_; }
+  io::gptq_tensors to_gptq_rows(std::span<const index> row_order, const Eigen::VectorXf& row_scale,
+                                const std::string& name) const override {
+    if constexpr (!std::is_same_v<typename PM::outlier_policy, no_outliers> || PM::stats_policy::second_level) {
+      (void)row_order;
+      (void)row_scale;
+      detail::fail(name, " keeps ", PM::stats_policy::second_level ? "quantized (SpQR) statistics" : "an outlier store",
+                   ", which GPTQ/AWQ checkpoints cannot hold (--method rtn, gptq, awq or awq-gptq)");
+    } else {
+      const index R = pm_.rows(), C = pm_.cols();
+      detail::require(pm_.group_axis() == axis::oc, name, " groups along ", axis_name(pm_.group_axis()),
+                      ": GPTQ/AWQ checkpoints group along the input dimension (--axis oc)");
+      detail::require(static_cast<index>(row_order.size()) == R && (row_scale.size() == 0 || row_scale.size() == R), name,
+                      ": row order of ", row_order.size(), " and row scale of ", row_scale.size(), " for ", R, " rows");
+      PM p(R, C, axis::oc);
+      const index G = pm_.group_size(), groups = pm_.stat_cols();
+      std::vector<std::uint8_t> codes(static_cast<std::size_t>(C));
+      for (index r = 0; r < R; ++r) {
+        const index src = row_order[static_cast<std::size_t>(r)];
+        detail::require(src >= 0 && src < R, name, ": row order names row ", src, " of ", R);
+        pm_.unpack_row_codes(src, codes);
+        p.set_row_codes(r, codes);
+        for (index g = 0; g < groups; ++g) {
+          grid_params gp = pm_.params(src, g * G);
+          if (row_scale.size() != 0) gp.scale *= row_scale(src);
+          p.stats().set(p.stat_index(r, g * G), gp);
+        }
+      }
+      return detail::with_context([&] { return io::to_gptq(p, io::gptq_checkpoint::v2); }, name, ": ");
+    }
+  }
 
  private:
   PM pm_;

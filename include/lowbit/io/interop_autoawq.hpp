@@ -345,6 +345,121 @@ PM from_awq(const awq_tensors& t) {
   return pm;
 }
 
+// ---------------------------------------------------------------- between the layouts
+// What a whole-model export (lowbit-quantize --export gptq|awq) needs once every layer is
+// packed: the checkpoint convention is one choice for the file, so layers are packed with
+// true zeros (v2) and converted at the end; AutoAWQ's layout is the same codes, zeros and
+// scales as a 4-bit GPTQ layer, repacked.
+
+// The smallest true zero point of a layer stored in convention f (v1 holds zero - 1).
+inline int min_true_zero(const gptq_tensors& t, gptq_checkpoint f) {
+  int lowest = 1 << t.bits;
+  const index ng = t.groups();
+  for (index g = 0; g < ng; ++g)
+    for (index o = 0; o < t.out_features; ++o) {
+      const int z = static_cast<int>(detail::stream_get(t.qzeros.data() + g * t.qzeros_cols(), 1, o, t.bits)) +
+                    (f == gptq_checkpoint::v1 ? 1 : 0);
+      lowest = z < lowest ? z : lowest;
+    }
+  return lowest;
+}
+
+// The layer's zero points rewritten from convention `from` to `to`; v1 cannot hold a zero of 0.
+inline gptq_tensors with_checkpoint(gptq_tensors t, gptq_checkpoint from, gptq_checkpoint to) {
+  if (from == to) return t;
+  const index ng = t.groups(), stride = t.qzeros_cols();
+  std::vector<std::int32_t> z(t.qzeros.size(), 0);
+  for (index g = 0; g < ng; ++g)
+    for (index o = 0; o < t.out_features; ++o) {
+      int v = static_cast<int>(detail::stream_get(t.qzeros.data() + g * stride, 1, o, t.bits));
+      if (from == gptq_checkpoint::v1) v += 1;
+      if (to == gptq_checkpoint::v1) {
+        lowbit::detail::require(v >= 1, "GPTQ export: zero point 0 at output ", o, ", group ", g,
+                                " cannot be written in a v1 (\"gptq\") checkpoint, which stores zero - 1");
+        v -= 1;
+      }
+      lowbit::detail::require(v < (1 << t.bits), "GPTQ: zero point ", v, " at output ", o, ", group ", g,
+                              " does not fit ", t.bits, " bits");
+      detail::stream_put(z.data() + g * stride, 1, o, t.bits, static_cast<std::uint32_t>(v));
+    }
+  t.qzeros = std::move(z);
+  return t;
+}
+
+// A 4-bit GPTQ layer (zeros in convention f, natural g_idx) in AutoAWQ's GEMM layout.
+inline awq_tensors awq_from_gptq(const gptq_tensors& t, gptq_checkpoint f) {
+  lowbit::detail::require(t.bits == 4, "AWQ export: AutoAWQ's GEMM layout holds 4-bit codes; this layer has ", t.bits,
+                          "-bit codes");
+  lowbit::detail::require(t.out_features % 8 == 0, "AWQ export: out_features ", t.out_features,
+                          " must be a multiple of 8 (8 nibbles per int32 word)");
+  for (std::size_t i = 0; i < t.g_idx.size(); ++i)
+    lowbit::detail::require(t.g_idx[i] == static_cast<std::int32_t>(static_cast<index>(i) / t.group_len()),
+                            "AWQ export: AutoAWQ has no g_idx; input channel ", i, " is out of group order");
+  awq_tensors a;
+  a.in_features = t.in_features;
+  a.out_features = t.out_features;
+  a.group_size = t.group_size;
+  const index in = t.in_features, out = t.out_features, words = out / 8, ng = t.groups();
+  a.qweight.assign(static_cast<std::size_t>(in * words), 0);
+  a.qzeros.assign(static_cast<std::size_t>(ng * words), 0);
+  a.scales = t.scales;  // [groups, out] in both
+  for (index o = 0; o < out; ++o) {
+    int nib = 0;  // the nibble j with awq_order[j] == o % 8
+    while (awq_order[nib] != o % 8) ++nib;
+    const unsigned shift = 4u * static_cast<unsigned>(nib);
+    const index k = o / 8;
+    for (index i = 0; i < in; ++i) {
+      auto& w = a.qweight[static_cast<std::size_t>(i * words + k)];
+      w = std::bit_cast<std::int32_t>(std::bit_cast<std::uint32_t>(w) | (detail::stream_get(t.qweight.data() + o, out, i, 4) << shift));
+    }
+    for (index g = 0; g < ng; ++g) {
+      std::uint32_t z = detail::stream_get(t.qzeros.data() + g * t.qzeros_cols(), 1, o, 4) + (f == gptq_checkpoint::v1 ? 1u : 0u);
+      lowbit::detail::require(z <= 15u, "AWQ export: zero point ", z, " at output ", o, " does not fit 4 bits");
+      auto& w = a.qzeros[static_cast<std::size_t>(g * words + k)];
+      w = std::bit_cast<std::int32_t>(std::bit_cast<std::uint32_t>(w) | (z << shift));
+    }
+  }
+  return a;
+}
+
+// The weights the layer stands for, row-major [out x in]: scale * (q - zero) in float, with
+// the group of input i from g_idx when the layer has one (what every GPTQ kernel computes).
+inline std::vector<float> dequantize(const gptq_tensors& t, gptq_checkpoint f) {
+  const index in = t.in_features, out = t.out_features, G = t.group_len();
+  std::vector<float> w(static_cast<std::size_t>(in * out));
+  for (index i = 0; i < in; ++i) {
+    const index g = t.g_idx.empty() ? i / G : t.g_idx[static_cast<std::size_t>(i)];
+    lowbit::detail::require(g >= 0 && g < t.groups(), "GPTQ: g_idx[", i, "] = ", g, " is outside [0, ", t.groups(), ")");
+    for (index o = 0; o < out; ++o) {
+      const float q = static_cast<float>(detail::stream_get(t.qweight.data() + o, out, i, t.bits));
+      const float z = static_cast<float>(detail::stream_get(t.qzeros.data() + g * t.qzeros_cols(), 1, o, t.bits)) +
+                      (f == gptq_checkpoint::v1 ? 1.0f : 0.0f);
+      w[static_cast<std::size_t>(o * in + i)] = t.scales[static_cast<std::size_t>(g * out + o)].to_float() * (q - z);
+    }
+  }
+  return w;
+}
+
+// The weights an AutoAWQ GEMM layer stands for, row-major [out x in]: scale * (q - zero).
+inline std::vector<float> dequantize(const awq_tensors& t) {
+  const index in = t.in_features, out = t.out_features, words = out / 8, G = t.group_len();
+  std::vector<float> w(static_cast<std::size_t>(in * out));
+  for (index o = 0; o < out; ++o) {
+    int nib = 0;
+    while (awq_order[nib] != o % 8) ++nib;
+    const unsigned shift = 4u * static_cast<unsigned>(nib);
+    const index k = o / 8;
+    for (index i = 0; i < in; ++i) {
+      const index g = i / G;
+      const auto nibble = [&](std::int32_t word) { return static_cast<float>((std::bit_cast<std::uint32_t>(word) >> shift) & 0xFu); };
+      const float q = nibble(t.qweight[static_cast<std::size_t>(i * words + k)]);
+      const float z = nibble(t.qzeros[static_cast<std::size_t>(g * words + k)]);
+      w[static_cast<std::size_t>(o * in + i)] = t.scales[static_cast<std::size_t>(g * out + o)].to_float() * (q - z);
+    }
+  }
+  return w;
+}
+
 // ---------------------------------------------------------------- safetensors
 
 namespace detail {
