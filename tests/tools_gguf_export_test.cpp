@@ -176,6 +176,30 @@ TEST_CASE("gguf export: GPTQ on each block grid lowers the output error of corre
   }
 }
 
+TEST_CASE("gguf export: the weighted block-scale search is never worse than the type's rule", "[tools][gguf_export]") {
+  // With a diagonal Hessian GPTQ has no error feedback between columns, so a static fit is the
+  // weighted search alone: Σ_j h_j Σ_r (W − Ŵ)² must not exceed the rule's on any type, and must
+  // beat it clearly on weights with uneven column importance.
+  const idx rows = 32, cols = 128;
+  const Eigen::MatrixXf W = lowbit_test::gaussian(rows, cols, 21, 0.05f);
+  Eigen::VectorXd h(cols);
+  for (idx c = 0; c < cols; ++c) h(c) = 1.0 + static_cast<double>((c * 7) % 11) * static_cast<double>((c * 7) % 11);
+  const Eigen::MatrixXd H = h.asDiagonal();
+  auto weighted_error = [&](io::gguf_type t, const std::vector<std::byte>& b) {
+    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rm(rows, cols);
+    io::dequantize_blocks(t, b, std::span<float>(rm.data(), static_cast<std::size_t>(rm.size())));
+    const Eigen::MatrixXd D = (W - Eigen::MatrixXf(rm)).cast<double>();
+    return (D.array().square().rowwise() * h.transpose().array()).sum();
+  };
+  for (io::gguf_type t : lt::gguf_export_types()) {
+    INFO("type " << io::type_name(t));
+    const double rule = weighted_error(t, lt::gguf_gptq_blocks(t, W, H, 0.0, 128, nullptr, lt::gguf_fit::rule));
+    const double found = weighted_error(t, lt::gguf_gptq_blocks(t, W, H, 0.0, 128, nullptr, lt::gguf_fit::weighted));
+    CHECK(found <= rule);
+    if (t != io::gguf_type::q8_0) CHECK(found < 0.97 * rule);
+  }
+}
+
 TEST_CASE("gguf export: a bad type or a shape the type cannot hold is a clear error", "[tools][gguf_export]") {
   CHECK_THROWS_WITH(lt::parse_gguf_export_type("Q4_K_M"), Catch::Contains("K-quants and i-quants are not supported yet"));
   CHECK_THROWS_WITH(lt::parse_gguf_export_type("Q3"), Catch::Contains("expected one of: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0"));

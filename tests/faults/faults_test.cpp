@@ -6,6 +6,7 @@
 // the sentence on stderr, and that no input and no previous output was damaged.
 // docs/cli.md lists the checks and the exit statuses.
 #include <Eigen/Dense>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -389,6 +390,15 @@ TEST_CASE("faults #4: --export gptq|awq checks its folder and options before any
                       "--export gptq takes --method rtn, gptq, awq or awq-gptq (got 'spqr')");
   require_usage_error(run_tool(w, with({"--export", "gptq", "--axis", "ic", "--out", "m"})),
                       "--export gptq groups along the input dimension: use --axis oc");
+  require_usage_error(run_tool(w, with({"--gguf-fit", "weighted"})), "--gguf-fit goes with --export gguf");
+  {
+    auto a = w.base();  // without its --group: a GGUF type fixes the groups
+    const auto g = std::find(a.begin(), a.end(), "--group");
+    REQUIRE(g != a.end());
+    a.erase(g, g + 2);
+    for (const char* x : {"--export", "gguf", "--type", "Q4_0", "--gguf-fit", "search", "--out", "m.gguf"}) a.push_back(x);
+    require_usage_error(run_tool(w, a), "--gguf-fit search runs inside GPTQ: it needs --method gptq");
+  }
   fs::create_directory(w / "taken");
   require_usage_error(run_tool(w, with({"--export", "gptq", "--out", "taken"})),
                       "--out 'taken' exists; --export gptq writes a new folder");

@@ -45,11 +45,19 @@ const std::vector<io::gguf_type>& gguf_export_types();
 // llama.cpp's llama_ftype of a file whose block linears are all `t` (LLAMA_FTYPE_MOSTLY_*).
 std::uint32_t gguf_file_type(io::gguf_type t);
 
+// How GPTQ on a block grid chooses each block's d (and m): method_gguf.cpp's block_grid_hook.
+enum class gguf_fit { rule, weighted, search };
+
 struct gguf_export_options {
   io::gguf_type type = io::gguf_type::q4_0;
   std::string method = "rtn";  // rtn | gptq
   double percdamp = 0.01;      // gptq: λ = percdamp · mean(diag H)
   index blocksize = 128;       // gptq: lazy-batch columns (a multiple of 32)
+  // How each block's d (and m) is chosen. rule: the type's own (rtn: llama-quantize's bytes);
+  // weighted: a search weighted by the calibration inputs' diag H on the original weights
+  // (rtn: llama-imatrix's idea with lowbit's search; gptq: fixed before the loop); search:
+  // gptq only, weighted by 1 / U_jj² on the compensated weights when the loop reaches the block.
+  gguf_fit fit = gguf_fit::rule;
 };
 
 // Checks the method, the type, and that every block linear of `m` holds whole blocks of the
@@ -86,7 +94,8 @@ std::vector<std::byte> gguf_rtn_blocks(io::gguf_type t, const Eigen::MatrixXf& W
 //   GPTQ on t's block grid with Hessian H [cols × cols] (2 X Xᵀ / n); `loss` (optional)
 //   receives GPTQ's Σ (w − q)² / U_jj² / 2.
 std::vector<std::byte> gguf_gptq_blocks(io::gguf_type t, const Eigen::MatrixXf& W, const Eigen::MatrixXd& H,
-                                        double percdamp = 0.01, index blocksize = 128, double* loss = nullptr);
+                                        double percdamp = 0.01, index blocksize = 128, double* loss = nullptr,
+                                        gguf_fit fit = gguf_fit::rule);
 
 // The sequential pass's method: every linear of a group → a gguf_block_linear of o.type.
 method_fn gguf_export_method(const gguf_export_options& o);

@@ -117,7 +117,7 @@ std::string config_from_gguf(const io::gguf_file& g, const llama_config& c, bool
     << "  \"num_key_value_heads\": " << c.n_head_kv << ",\n  \"head_dim\": " << c.head_dim() << ",\n"
     << "  \"hidden_act\": \"silu\",\n  \"max_position_embeddings\": " << (c.n_ctx_train > 0 ? c.n_ctx_train : 2048) << ",\n"
     << "  \"rms_norm_eps\": " << number(c.rms_eps) << ",\n  \"rope_theta\": " << number(c.rope_base) << ",\n"
-    << "  \"rope_scaling\": null,\n  \"attention_bias\": false,\n  \"mlp_bias\": false,\n"
+    << "  \"rope_scaling\": null,\n  \"attention_bias\": false,\n  \"attention_dropout\": 0.0,\n  \"mlp_bias\": false,\n  \"pretraining_tp\": 1,\n"
     << "  \"tie_word_embeddings\": " << (tied ? "true" : "false") << ",\n  \"vocab_size\": " << c.n_vocab << ",\n"
     << "  \"bos_token_id\": " << opt_id("tokenizer.ggml.bos_token_id") << ",\n"
     << "  \"eos_token_id\": " << opt_id("tokenizer.ggml.eos_token_id") << ",\n";

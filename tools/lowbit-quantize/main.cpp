@@ -54,6 +54,7 @@ struct cli_args {
   std::string out, load;
   // --export gguf --type T: a GGUF in llama.cpp's type T instead of a .lowbit file.
   std::string export_format = "lowbit", export_type;
+  std::string gguf_fit;  // --gguf-fit: rule | weighted | search (a GGUF block's scale)
   bool bits_given = false, axis_given = false;
   bool sweep = false;
   bool sweep_act_order = false;
@@ -83,6 +84,10 @@ const char* usage =
     "                       GPTQ (bits 2/3/4/8) or AutoAWQ GEMM (bits 4) int32 tensors; --method rtn,\n"
     "                       gptq, awq or awq-gptq, --axis oc; AWQ's scales folded into the norms)\n"
     "  --type T             with --export gguf: Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 (the type fixes bits and groups)\n"
+    "  --gguf-fit F         with --export gguf: how each block's scale is chosen: rule (the type's own, default),\n"
+    "                       weighted (a search weighted by the calibration inputs' diag H on the original\n"
+    "                       weights: with rtn, llama-imatrix's idea; with gptq, fixed before GPTQ runs) or\n"
+    "                       search (gptq only: weighted by 1/U_jj^2 on the compensated weights)\n"
     "  --bits B             2, 3, 4 or 8 (default 4)\n"
     "  --group G            group size 32, 64, 128, 256, or 0 = per channel (default 128;\n"
     "                       spqr: 16 = SpQR's beta1 (default), 32, 64 or 128)\n"
@@ -236,6 +241,11 @@ cli_args parse(int argc, char** argv) {
       if (a.export_format != "lowbit" && a.export_format != "gguf" && a.export_format != "gptq" && a.export_format != "awq")
         bad_arg("--export expects lowbit, gguf, gptq or awq, got '" + a.export_format + "'");
     } else if (f == "--type") a.export_type = value(i);
+    else if (f == "--gguf-fit") {
+      a.gguf_fit = value(i);
+      if (a.gguf_fit != "rule" && a.gguf_fit != "weighted" && a.gguf_fit != "search")
+        bad_arg("--gguf-fit expects rule, weighted or search, got '" + a.gguf_fit + "'");
+    }
     else if (f == "--group") {
       a.opt.group = static_cast<int>(cli::parse_int(f, value(i), 0, max_group));
       a.group_given = true;
@@ -330,9 +340,11 @@ cli_args parse(int argc, char** argv) {
     if (a.bits_given || a.group_given || a.axis_given)
       bad_arg("--export gguf: the type " + a.export_type + " fixes the bits and groups; drop --bits / --group / --axis");
     if (a.opt.act_order) bad_arg("--export gguf runs GPTQ in natural column order; drop --act-order");
+    if (a.gguf_fit == "search" && a.method != "gptq") bad_arg("--gguf-fit search runs inside GPTQ: it needs --method gptq");
     return a;
   }
   if (!a.export_type.empty()) bad_arg("--type goes with --export gguf");
+  if (!a.gguf_fit.empty()) bad_arg("--gguf-fit goes with --export gguf --method gptq");
   if (a.export_format == "gptq" || a.export_format == "awq") {
     const std::string e = "--export " + a.export_format;
     if (a.out.empty()) bad_arg(e + " writes a Hugging Face folder: give --out DIR");
@@ -531,7 +543,10 @@ run_result quantize_and_eval(session& s, const variant& v) {
   if (to_gguf) {
     go.type = lt::parse_gguf_export_type(s.args.export_type);
     go.method = v.method;
-    r.method = v.method + " as GGUF " + s.args.export_type;
+    go.fit = s.args.gguf_fit == "search"   ? lt::gguf_fit::search
+             : s.args.gguf_fit == "weighted" ? lt::gguf_fit::weighted
+                                           : lt::gguf_fit::rule;
+    r.method = v.method + (s.args.gguf_fit.empty() ? "" : "@fit-" + s.args.gguf_fit) + " as GGUF " + s.args.export_type;
   }
   // Fails fast on an unavailable method or format.
   auto method = to_gguf ? lt::gguf_export_method(go) : lt::make_method(v.method, v.opt);
@@ -559,7 +574,8 @@ run_result quantize_and_eval(session& s, const variant& v) {
   so.progress = !s.args.quiet;
   so.float_inputs = lt::uses_float_inputs(v.method, v.opt);
   const auto t0 = std::chrono::steady_clock::now();
-  if (lt::uses_calibration(v.method)) {
+  // RTN with a --gguf-fit weighs each block's scale search by the calibration inputs.
+  if (lt::uses_calibration(v.method) || (to_gguf && go.fit != lt::gguf_fit::rule)) {
     r.layers = lt::quantize_sequential(m, s.calib, method, so);
     r.quant_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   } else {
@@ -594,14 +610,12 @@ run_result quantize_and_eval(session& s, const variant& v) {
                                          {{"method", v.method},
                                           {"command", s.args.command_line},
                                           {"calibration", std::filesystem::path(s.args.calib).filename().string()}});
-    std::printf("wrote %s: %.2f MB Hugging Face folder, block linears as %s (checkpoint_format %s%s), %lld AWQ scale "
-                "vectors folded; model.safetensors read back and compared\n",
-                s.args.out.c_str(), static_cast<double>(res.bytes) / 1e6, lt::int32_format_name(ho.format),
-                lowbit::io::gptq_checkpoint_name(res.checkpoint),
-                ho.format == lt::int32_format::gptq && res.checkpoint == lowbit::io::gptq_checkpoint::v2
-                    ? ": a zero point is 0, which v1 cannot hold"
-                    : "",
-                static_cast<long long>(res.folded_scales));
+    const std::string layout = ho.format == lt::int32_format::awq ? std::string("AutoAWQ GEMM")
+                               : std::string("GPTQ, checkpoint_format ") + lowbit::io::gptq_checkpoint_name(res.checkpoint) +
+                                     (res.checkpoint == lowbit::io::gptq_checkpoint::v2 ? ": a zero point is 0, which v1 cannot hold" : "");
+    std::printf("wrote %s: %.2f MB Hugging Face folder, block linears as %s; %lld AWQ scale vectors folded; "
+                "model.safetensors read back and compared\n",
+                s.args.out.c_str(), static_cast<double>(res.bytes) / 1e6, layout.c_str(), static_cast<long long>(res.folded_scales));
     std::fflush(stdout);
   } else if (!s.args.out.empty()) {
     write_and_verify(s, m, v);

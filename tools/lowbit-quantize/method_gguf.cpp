@@ -84,6 +84,78 @@ struct block_grid {
     d = float_to_half_bits(dv);
     m = float_to_half_bits(mv);
   }
+  // Like fit, but the d (and m) that minimise Σ_j wt_j (x_j − value_j)² on the stored (fp16)
+  // grid among candidates: the type's rule, and scales from 0.8 to 1.1 times it (for types with
+  // a min, shrunken ranges at the same or a centred min), each refined twice by weighted least
+  // squares for its codes (1 parameter, or d and m). The rule is a candidate, so under these
+  // weights the result is never worse than fit's. Weights all zero: fit's result.
+  void fit_weighted(const float* x, index stride, const float* wt, std::uint16_t& d, std::uint16_t& m) const {
+    fit(x, stride, d, m);
+    double wsum = 0.0;
+    for (index j = 0; j < block; ++j) wsum += wt[j];
+    if (!(wsum > 0.0)) return;
+    double best = weighted_error(x, stride, wt, d, m);
+    auto consider = [&](float dv, float mv) {
+      for (int iter = 0; iter < 3; ++iter) {
+        const std::uint16_t hd = float_to_half_bits(dv), hm = float_to_half_bits(has_min ? mv : 0.0f);
+        const double e = weighted_error(x, stride, wt, hd, hm);
+        if (e < best) {
+          best = e;
+          d = hd;
+          m = hm;
+        }
+        if (iter == 2) break;
+        // Weighted least squares of the value for the codes (dv, mv) give.
+        double sl = 0, sll = 0, sx = 0, sxl = 0, sw = 0;
+        for (index j = 0; j < block; ++j) {
+          float v;
+          const double l = static_cast<double>(encode(x[j * stride], half_bits_to_float(hd), half_bits_to_float(hm), v) - offset);
+          const double w = wt[j], xv = x[j * stride];
+          sw += w;
+          sl += w * l;
+          sll += w * l * l;
+          sx += w * xv;
+          sxl += w * xv * l;
+        }
+        if (has_min) {
+          const double det = sll * sw - sl * sl;
+          if (!(std::fabs(det) > 1e-30)) return;
+          dv = static_cast<float>((sxl * sw - sx * sl) / det);
+          mv = static_cast<float>((sll * sx - sl * sxl) / det);
+        } else {
+          if (!(sll > 0.0)) return;
+          dv = static_cast<float>(sxl / sll);
+        }
+        if (!std::isfinite(dv) || !std::isfinite(mv) || std::fabs(dv) > half_max || std::fabs(mv) > half_max) return;
+      }
+    };
+    const float d0 = half_bits_to_float(d), m0 = half_bits_to_float(m);
+    if (has_min) {
+      float mn = std::numeric_limits<float>::max(), mx = -std::numeric_limits<float>::max();
+      for (index j = 0; j < block; ++j) {
+        mn = std::min(mn, x[j * stride]);
+        mx = std::max(mx, x[j * stride]);
+      }
+      for (int i = 0; i <= 12; ++i) {
+        const float f = 1.0f - 0.025f * static_cast<float>(i);
+        consider((mx - mn) * f / divisor, mn);
+        consider((mx - mn) * f / divisor, mn + 0.5f * (1.0f - f) * (mx - mn));
+      }
+    } else {
+      for (int i = -10; i <= 5; ++i) consider(d0 * (1.0f + 0.02f * static_cast<float>(i)), m0);
+    }
+  }
+  double weighted_error(const float* x, index stride, const float* wt, std::uint16_t hd, std::uint16_t hm) const {
+    const float dv = half_bits_to_float(hd), mv = has_min ? half_bits_to_float(hm) : 0.0f;
+    double e = 0.0;
+    for (index j = 0; j < block; ++j) {
+      float v;
+      (void)encode(x[j * stride], dv, mv, v);
+      const double r = static_cast<double>(x[j * stride]) - v;
+      e += wt[j] * r * r;
+    }
+    return e;
+  }
   // The nearest code of w on the stored grid, and its value.
   int encode(float w, float d, float m, float& value) const {
     int c;
@@ -126,11 +198,27 @@ void pack_block(io::gguf_type t, const int* c, std::uint16_t d, std::uint16_t m,
 
 // GPTQ's column hook whose groups are the type's blocks (dynamic per-OC groups of 32, fitted
 // on the compensated weights when the loop reaches the block, as gptq_grid_hook does).
+//   fit rule:   the type's own rule on the compensated weights (what RTN does, per block);
+//   fit search: the weighted search (block_grid::fit_weighted) on the compensated weights,
+//               weights 1 / U_jj² (GPTQ's cost of an error in column j);
+//   fit weighted: the weighted search on the original weights before the loop, weights H_jj
+//               (the importance llama-imatrix measures), the grid then fixed.
 class block_grid_hook {
  public:
-  block_grid_hook(io::gguf_type t, index rows, index cols)
-      : grid_(block_grid::of(t)), rows_(rows), cols_(cols), codes_(static_cast<std::size_t>(rows * cols)),
-        d_(static_cast<std::size_t>(rows * (cols / block))), m_(d_.size()) {}
+  block_grid_hook(io::gguf_type t, index rows, index cols, gguf_fit fit = gguf_fit::rule, const Eigen::MatrixXf* W0 = nullptr,
+                  const Eigen::VectorXf* hdiag = nullptr)
+      : grid_(block_grid::of(t)), fit_(fit), rows_(rows), cols_(cols), codes_(static_cast<std::size_t>(rows * cols)),
+        d_(static_cast<std::size_t>(rows * (cols / block))), m_(d_.size()) {
+    if (fit_ == gguf_fit::weighted) {
+      detail::require(W0 != nullptr && hdiag != nullptr && hdiag->size() == cols, "GGUF export: the weighted fit needs W and diag(H)");
+      const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rm = *W0;
+      for (index r = 0; r < rows_; ++r)
+        for (index k = 0; k < cols_ / block; ++k) {
+          const std::size_t i = static_cast<std::size_t>(r * (cols_ / block) + k);
+          grid_.fit_weighted(rm.data() + r * cols_ + k * block, 1, hdiag->data() + k * block, d_[i], m_[i]);
+        }
+    }
+  }
 
   void quantize_column(const detail::gptq_state& s, const detail::gptq_column& c, std::span<float> q) {
     detail::require(c.pos == c.col, "GGUF export: GPTQ on block grids runs in natural column order");
@@ -139,10 +227,17 @@ class block_grid_hook {
       // The block lies inside the current lazy batch (blocksize is a multiple of 32), so all
       // its columns hold every update so far.
       detail::require(c.pos + block <= s.block_end, "GGUF export: GPTQ block size must be a multiple of 32");
-      for (index r = 0; r < rows_; ++r) {
-        const std::size_t i = static_cast<std::size_t>(r * (cols_ / block) + k);
-        grid_.fit(&s.W(r, c.pos), s.W.rows(), d_[i], m_[i]);
+      float wt[block];
+      for (index j = 0; j < block; ++j) {
+        const double u = s.U(c.pos + j, c.pos + j);
+        wt[j] = u != 0.0 ? static_cast<float>(1.0 / (u * u)) : 0.0f;
       }
+      if (fit_ != gguf_fit::weighted)
+        for (index r = 0; r < rows_; ++r) {
+          const std::size_t i = static_cast<std::size_t>(r * (cols_ / block) + k);
+          if (fit_ == gguf_fit::search) grid_.fit_weighted(&s.W(r, c.pos), s.W.rows(), wt, d_[i], m_[i]);
+          else grid_.fit(&s.W(r, c.pos), s.W.rows(), d_[i], m_[i]);
+        }
     }
     for (index r = 0; r < rows_; ++r) {
       const std::size_t i = static_cast<std::size_t>(r * (cols_ / block) + k);
@@ -167,6 +262,7 @@ class block_grid_hook {
 
  private:
   block_grid grid_;
+  gguf_fit fit_;
   index rows_, cols_;
   std::vector<int> codes_;
   std::vector<std::uint16_t> d_, m_;
@@ -256,7 +352,7 @@ std::vector<std::byte> gguf_rtn_blocks(io::gguf_type t, const Eigen::MatrixXf& W
 }
 
 std::vector<std::byte> gguf_gptq_blocks(io::gguf_type t, const Eigen::MatrixXf& W, const Eigen::MatrixXd& H,
-                                        double percdamp, index blocksize, double* loss) {
+                                        double percdamp, index blocksize, double* loss, gguf_fit fit) {
   require_shape(t, W.rows(), W.cols(), "the matrix");
   detail::require(blocksize >= block && blocksize % block == 0, "GGUF export: GPTQ block size ", blocksize,
                   " must be a positive multiple of 32");
@@ -266,7 +362,8 @@ std::vector<std::byte> gguf_gptq_blocks(io::gguf_type t, const Eigen::MatrixXf& 
   opt.blocksize = blocksize;
   detail::gptq_problem p =
       detail::gptq_prepare(to_view(W), detail::checked_hessian(H, W.cols(), "gguf gptq"), {}, opt, "gguf gptq");
-  block_grid_hook hook(t, W.rows(), W.cols());
+  const Eigen::VectorXf hdiag = H.diagonal().cast<float>();
+  block_grid_hook hook(t, W.rows(), W.cols(), fit, &W, &hdiag);
   const double l = detail::gptq_run(p, hook, opt);
   if (loss) *loss = l;
   return hook.blocks(t);
@@ -276,16 +373,23 @@ method_fn gguf_export_method(const gguf_export_options& o) {
   require_type(o.type);
   detail::require(o.method == "rtn" || o.method == "gptq", "--export gguf: --method ", o.method,
                   " cannot write GGUF blocks (rtn or gptq)");
-  return [o](const group_job& job) {
+  // RTN with a fit other than the rule is weighted RTN: each block's scale searched with the
+  // calibration inputs' diag(H) as weights (llama-imatrix's idea: no error feedback).
+  const bool weighted_rtn = o.method == "rtn" && o.fit != gguf_fit::rule;
+  return [o, weighted_rtn](const group_job& job) {
     std::vector<std::unique_ptr<linear>> out;
     hessian H;
-    if (o.method == "gptq") H = job_hessian(job);
+    if (o.method == "gptq" || weighted_rtn) H = job_hessian(job);
     for (const auto& W : job.W) {
       std::string notes = "gguf " + io::type_name(o.type) + " " + o.method;
       std::vector<std::byte> b;
-      if (o.method == "gptq") {
+      if (weighted_rtn) {
+        const Eigen::MatrixXd D = H.matrix().diagonal().asDiagonal();
+        b = gguf_gptq_blocks(o.type, W, D, 0.0, o.blocksize, nullptr, gguf_fit::weighted);
+        notes += " weighted";
+      } else if (o.method == "gptq") {
         double loss = 0;
-        b = gguf_gptq_blocks(o.type, W, H.matrix(), o.percdamp, o.blocksize, &loss);
+        b = gguf_gptq_blocks(o.type, W, H.matrix(), o.percdamp, o.blocksize, &loss, o.fit);
         std::ostringstream s;
         s << " loss=" << loss;
         notes += s.str();
