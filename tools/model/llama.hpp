@@ -21,6 +21,8 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "lowbit/core/error.hpp"
@@ -108,6 +110,18 @@ class dense_linear final : public linear {
 //                the long, GEMM-shaped windows of perplexity evaluation and calibration.
 enum class quantized_path { kernel, dequantized };
 
+// The packed_matrix a linear's type holds: PM itself, or the matrix inside what quantize
+// returns (quantized<PM> derives from it and hands it out as packed()).
+template <class T>
+struct bare_packed {
+  using type = T;
+};
+template <class T>
+  requires requires(const T& t) { t.packed(); }
+struct bare_packed<T> {
+  using type = std::remove_cvref_t<decltype(std::declval<const T&>().packed())>;
+};
+
 // A lowbit packed matrix as a linear layer. `input_scale` (optional, one per input channel)
 // multiplies x before the packed matrix: AWQ's per-channel scaling W·diag(s) stored
 // quantized, with diag(1/s) applied to the input (what folding 1/s into the previous op
@@ -175,7 +189,7 @@ class packed_linear final : public linear {
                       ": GPTQ/AWQ checkpoints group along the input dimension (--axis oc)");
       detail::require(static_cast<index>(row_order.size()) == R && (row_scale.size() == 0 || row_scale.size() == R), name,
                       ": row order of ", row_order.size(), " and row scale of ", row_scale.size(), " for ", R, " rows");
-      PM p(R, C, axis::oc);
+      typename bare_packed<PM>::type p(R, C, axis::oc);
       const index G = pm_.group_size(), groups = pm_.stat_cols();
       std::vector<std::uint8_t> codes(static_cast<std::size_t>(C));
       for (index r = 0; r < R; ++r) {
