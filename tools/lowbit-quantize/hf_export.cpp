@@ -2,6 +2,7 @@
 // GPTQ or AutoAWQ checkpoint folder, and that folder read back.
 #include "lowbit-quantize/hf_export.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -137,7 +138,9 @@ std::string config_from_hf(const std::filesystem::path& dir, const std::string& 
   const auto close = text.find_last_of('}');
   detail::require(close != std::string::npos, "--export: ", (dir / "config.json").string(), " is not a JSON object");
   const bool empty = cfg.size() == 0;
-  text.insert(close, std::string(empty ? "" : ",") + "\n  \"quantization_config\": " + qconfig + "\n");
+  std::size_t end = close;  // after the last member, before the whitespace that precedes '}'
+  while (end > 0 && std::isspace(static_cast<unsigned char>(text[end - 1]))) --end;
+  text.insert(end, std::string(empty ? "" : ",") + "\n  \"quantization_config\": " + qconfig);
   (void)io::parse_json(text);  // still one valid object
   return text;
 }
