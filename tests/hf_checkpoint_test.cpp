@@ -7,6 +7,7 @@
 //    RoPE scaling: logits match an independent float64 forward written in Hugging Face's own
 //    convention (rotate_half RoPE on the unpermuted tensors, per-head norms before RoPE);
 //  * every refusal names what it refuses; tokenizer.json tokenizes as the GGUF arrays do.
+//  * --export gptq from such a folder gives Hugging Face's own layout back (the last case).
 #include <Eigen/Dense>
 #include <cmath>
 #include <filesystem>
@@ -21,8 +22,12 @@
 
 #include "lowbit/io/gguf_writer.hpp"
 #include "lowbit/io/safetensors.hpp"
+#include "lowbit-quantize/hf_export.hpp"
+#include "lowbit-quantize/methods.hpp"
+#include "lowbit/io/json.hpp"
 #include "lowbit_catch.hpp"
 #include "model/hf_checkpoint.hpp"
+#include "model/sequential.hpp"
 #include "model/llama.hpp"
 #include "test_data.hpp"
 
@@ -567,4 +572,66 @@ TEST_CASE("hf checkpoint: the folder's tokenizer.json with config.json's bos / e
   CHECK(m.tokenizer.bos() == 1);
   CHECK(m.tokenizer.eos() == 2);
   fs::remove_all(dir.parent_path());
+}
+
+// ---------------------------------------------------------------- export back to Hugging Face
+// lowbit-quantize --export gptq from a Hugging Face folder (tools/lowbit-quantize/hf_export.hpp):
+// what comes out is in Hugging Face's own layout again, checked against the source folder's
+// tensors by name (not by lowbit's reader, whose un-permutation could mirror a wrong one):
+// biases and q/k norms equal to fp16 rounding, every quantized linear within its 4-bit error
+// of the source matrix (a row permutation gone wrong is ~1.4x the norm), the architecture and
+// config kept with quantization_config added, and the folder runs as the quantized model.
+TEST_CASE("hf export: a Qwen2 / Qwen3 folder goes out in Hugging Face's own order", "[hf][hf_export]") {
+  for (const std::string arch : {"Qwen2ForCausalLM", "Qwen3ForCausalLM", "LlamaForCausalLM"}) {
+    CAPTURE(arch);
+    spec s;
+    s.arch = arch;
+    s.qkv_bias = arch == "Qwen2ForCausalLM";
+    s.qk_norm = arch == "Qwen3ForCausalLM";
+    s.tied = arch == "LlamaForCausalLM";
+    const fs::path dir = fresh_dir("export_src_" + arch);
+    const tensors src = random_hf(s, 41);
+    write_folder(dir, s, src, st_dtype::f32, 1);
+    auto m = lt::hf_checkpoint::open(dir).load_model();
+    lt::method_options o;
+    o.bits = 4;
+    o.group = 32;
+    lt::sequential_options so;
+    so.window = 16;
+    so.progress = false;
+    (void)lt::quantize_sequential(m, tokens(16 * 4, s.n_vocab, 5), lt::make_method("rtn", o), so);
+
+    const fs::path out = fresh_dir("export_out_" + arch) / "q";
+    lt::hf_export_source from;
+    from.hf_dir = dir;
+    const lt::hf_export_options ho{lt::int32_format::gptq, 4, 32};
+    lt::check_hf_export_source(from, m);
+    (void)lt::write_hf_export(from, m, ho, out.string(), {});
+
+    std::ifstream cf(out / "config.json", std::ios::binary);
+    const auto cfg = lowbit::io::parse_json(std::string((std::istreambuf_iterator<char>(cf)), std::istreambuf_iterator<char>()));
+    CHECK(cfg.find("architectures")->items()[0].as_string() == arch);
+    CHECK(cfg.find("quantization_config")->find("bits")->as_u64() == 4);
+    const auto f = lowbit::io::safetensors_file::open((out / "model.safetensors").string());
+    for (const auto& [name, M] : src) {
+      CAPTURE(name);
+      if (name.ends_with(".bias") || name.ends_with("norm.weight")) {
+        const auto v = f.load_vector(name);
+        REQUIRE(static_cast<Eigen::Index>(v.size()) == M.rows());
+        for (Eigen::Index i = 0; i < M.rows(); ++i) CHECK(std::fabs(v[static_cast<std::size_t>(i)] - M(i, 0)) <= 1e-3f * (1.0f + std::fabs(M(i, 0))));
+      } else if (name.ends_with("_proj.weight")) {
+        const std::string prefix = name.substr(0, name.size() - std::string(".weight").size());
+        const auto w = lowbit::io::dequantize(lowbit::io::read_gptq(f, prefix, 4, 32, false), lowbit::io::gptq_checkpoint::v1);
+        const Eigen::MatrixXf Q = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(w.data(), M.rows(), M.cols());
+        CHECK((Q - M).norm() < 0.15f * M.norm());
+      } else {
+        CHECK(f.find(name) != nullptr);  // embedding, final norm, untied head
+      }
+    }
+    CHECK((f.find("lm_head.weight") == nullptr) == s.tied);
+    auto back = lt::load_hf_export(out.string(), m, ho);
+    const auto ids = tokens(12, s.n_vocab, 9);
+    const Eigen::MatrixXf a = m.forward(ids, 12), b = back.forward(ids, 12);
+    CHECK((a - b).norm() < 2e-3f * a.norm());
+  }
 }

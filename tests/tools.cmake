@@ -1,7 +1,8 @@
 # Tests of the tools/ runner: they include tools/model/*.hpp and tools/lowbit-quantize/*.hpp
 # (llama_test, the opt-in real-model test, and every tests/tools_*_test.cpp).
 file(GLOB lowbit_tools_tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/tools_*_test.cpp)
-set(lowbit_tools_test_targets llama_test real_model_ppl_test)
+# hf_checkpoint_test also exports folders back (lowbit-quantize/hf_export.cpp, in the core library).
+set(lowbit_tools_test_targets llama_test real_model_ppl_test hf_checkpoint_test)
 foreach(f ${lowbit_tools_tests})
   get_filename_component(n ${f} NAME_WE)
   list(APPEND lowbit_tools_test_targets ${n})
