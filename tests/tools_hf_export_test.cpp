@@ -94,6 +94,16 @@ void write_expected(const lt::llama_model& m, const fs::path& path) {
   w.write(path.string());
 }
 
+// int32_checkpoint.py decodes the folder to exactly `expected`'s weights.
+void check_with_independent_decoder(const std::string& py, const fs::path& folder, const lt::llama_model& expected,
+                                    const fs::path& scratch_dir) {
+  const fs::path ref = scratch_dir / "expected.safetensors";
+  write_expected(expected, ref);
+  const std::string cmd = py + " " + (fs::path(LOWBIT_SOURCE_DIR) / "scripts/reference/int32_checkpoint.py").string() + " " +
+                          folder.string() + " --compare " + ref.string();
+  CHECK(std::system(cmd.c_str()) == 0);
+}
+
 }  // namespace
 
 TEST_CASE("hf export: GPTQ folders read back as the quantized model's weights", "[tools][hf_export]") {
@@ -154,12 +164,7 @@ TEST_CASE("hf export: GPTQ folders read back as the quantized model's weights", 
     CHECK((back.tok_embd - m.tok_embd).cwiseAbs().maxCoeff() <= 1e-3f * m.tok_embd.cwiseAbs().maxCoeff());
     CHECK(back.output->weight() == back.tok_embd);  // tied: no lm_head.weight in the file
     CHECK(st.find("lm_head.weight") == nullptr);
-    if (have_py) {
-      write_expected(m, t.dir / "expected.safetensors");
-      const std::string cmd = py + " " + (fs::path(LOWBIT_SOURCE_DIR) / "scripts/reference/int32_checkpoint.py").string() +
-                              " " + out.string() + " --compare " + (t.dir / "expected.safetensors").string();
-      CHECK(std::system(cmd.c_str()) == 0);
-    }
+    if (have_py) check_with_independent_decoder(py, out, m, t.dir);
   }
 }
 
@@ -191,13 +196,7 @@ TEST_CASE("hf export: AWQ folds its scales into norms and rows and keeps the mod
     CHECK(rel < 2e-3);
     // Without the folding (norms left as they were) the model would be far off: the test can fail.
     CHECK((back.blocks[0].attn_norm - m.blocks[0].attn_norm).norm() > 1e-2f * m.blocks[0].attn_norm.norm());
-    if (have_py) {
-      // The independent decoder reads the same weights as lowbit's reader.
-      write_expected(back, t.dir / "expected.safetensors");
-      const std::string cmd = py + " " + (fs::path(LOWBIT_SOURCE_DIR) / "scripts/reference/int32_checkpoint.py").string() +
-                              " " + out.string() + " --compare " + (t.dir / "expected.safetensors").string();
-      CHECK(std::system(cmd.c_str()) == 0);
-    }
+    if (have_py) check_with_independent_decoder(py, out, back, t.dir);  // the same weights as lowbit's reader
   }
 }
 
