@@ -86,7 +86,7 @@ struct block_grid {
   }
   // Like fit, but the d (and m) that minimise Σ_j wt_j (x_j − value_j)² on the stored (fp16)
   // grid among candidates: the type's rule, and scales from 0.8 to 1.1 times it (for types with
-  // a min, shrunken ranges at the same or a centred min), each refined twice by weighted least
+  // a min, ranges 0.7 to 1.1 times the block's at the same or a centred min), each refined twice by weighted least
   // squares for its codes (1 parameter, or d and m). The rule is a candidate, so under these
   // weights the result is never worse than fit's. Weights all zero: fit's result.
   void fit_weighted(const float* x, index stride, const float* wt, std::uint16_t& d, std::uint16_t& m) const {
@@ -136,7 +136,9 @@ struct block_grid {
         mn = std::min(mn, x[j * stride]);
         mx = std::max(mx, x[j * stride]);
       }
-      for (int i = 0; i <= 12; ++i) {
+      // 1.1 down to 0.7 times the range: a wider range can put the codes on a coarser lattice
+      // the weights already sit on (a Q4_1 source re-quantized to Q5_1: half its step).
+      for (int i = -4; i <= 12; ++i) {
         const float f = 1.0f - 0.025f * static_cast<float>(i);
         consider((mx - mn) * f / divisor, mn);
         consider((mx - mn) * f / divisor, mn + 0.5f * (1.0f - f) * (mx - mn));
