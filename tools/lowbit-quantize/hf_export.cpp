@@ -16,6 +16,7 @@
 #include "lowbit/io/atomic_file.hpp"
 #include "lowbit/io/json.hpp"
 #include "lowbit/io/safetensors.hpp"
+#include "model/hf_checkpoint.hpp"
 
 #include <unistd.h>
 
@@ -30,16 +31,7 @@ std::string module_prefix(index l, slot s) {
   return "model.layers." + std::to_string(l) + "." + r.hf_module + "." + r.hf;
 }
 
-// Row r of Hugging Face's q_proj / k_proj (pair i of a head is rows i and i + hd/2) is row
-// hf_rope_order[r] of the runner's (llama.cpp's rows 2i and 2i + 1): the inverse of the
-// permutation hf_checkpoint applies on load.
-std::vector<index> hf_rope_order(index n_heads, index hd) {
-  std::vector<index> order(static_cast<std::size_t>(n_heads * hd));
-  for (index h = 0; h < n_heads; ++h)
-    for (index j = 0; j < 2; ++j)
-      for (index i = 0; i < hd / 2; ++i) order[static_cast<std::size_t>(h * hd + j * (hd / 2) + i)] = h * hd + 2 * i + j;
-  return order;
-}
+// q / k rows go back to Hugging Face's order with model/hf_checkpoint.hpp's hf_rope_order.
 std::vector<index> identity_order(index n) {
   std::vector<index> order(static_cast<std::size_t>(n));
   for (index i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;

@@ -49,6 +49,18 @@ inline bool is_hf_folder(const std::filesystem::path& p) {
   return std::filesystem::is_directory(p, ec) && std::filesystem::is_regular_file(p / "config.json", ec);
 }
 
+// Hugging Face's row r of a q / k projection of n_heads heads of hd rows (pair i of a head is
+// rows i and i + hd/2) is the runner's row hf_rope_order(n_heads, hd)[r] (rows 2i and 2i + 1):
+// llama.cpp's permute. The loader applies it, the exporter (lowbit-quantize/hf_export.cpp)
+// inverts it.
+inline std::vector<index> hf_rope_order(index n_heads, index hd) {
+  std::vector<index> order(static_cast<std::size_t>(n_heads * hd));
+  for (index h = 0; h < n_heads; ++h)
+    for (index j = 0; j < 2; ++j)
+      for (index i = 0; i < hd / 2; ++i) order[static_cast<std::size_t>(h * hd + j * (hd / 2) + i)] = h * hd + 2 * i + j;
+  return order;
+}
+
 class hf_checkpoint {
  public:
   enum class family { llama, mistral, qwen2, qwen3 };
@@ -143,16 +155,15 @@ class hf_checkpoint {
     if (w == width::kv_heads) return cfg_.n_head_kv;
     detail::fail(name_, ": the recipe marks a linear whose rows are not attention heads as rope_rows");
   }
-  // Rows of a [n_heads·hd × cols] q / k projection from Hugging Face's order (pair i of a
-  // head is rows i and i + hd/2) to the runner's (rows 2i and 2i + 1): llama.cpp's permute.
+  // Rows of a [n_heads·hd × cols] q / k projection from Hugging Face's order to the runner's
+  // (hf_rope_order).
   Eigen::MatrixXf rope_rows(const Eigen::MatrixXf& W, index n_heads) const {
     const index hd = cfg_.head_dim();
     detail::require(W.rows() == n_heads * hd, name_, ": RoPE row permutation of ", W.rows(), " rows for ", n_heads,
                     " heads of ", hd);
+    const std::vector<index> order = hf_rope_order(n_heads, hd);
     Eigen::MatrixXf out(W.rows(), W.cols());
-    for (index h = 0; h < n_heads; ++h)
-      for (index i = 0; i < hd / 2; ++i)
-        for (index j = 0; j < 2; ++j) out.row(h * hd + 2 * i + j) = W.row(h * hd + j * (hd / 2) + i);
+    for (index r = 0; r < W.rows(); ++r) out.row(order[static_cast<std::size_t>(r)]) = W.row(r);
     return out;
   }
 
