@@ -194,7 +194,9 @@ TEST_CASE("gguf export: the weighted block-scale search is never worse than the 
   for (io::gguf_type t : lt::gguf_export_types()) {
     INFO("type " << io::type_name(t));
     const double rule = weighted_error(t, lt::gguf_gptq_blocks(t, W, H, 0.0, 128, nullptr, lt::gguf_fit::rule));
-    const double found = weighted_error(t, lt::gguf_gptq_blocks(t, W, H, 0.0, 128, nullptr, lt::gguf_fit::weighted));
+    const auto weighted = lt::gguf_gptq_blocks(t, W, H, 0.0, 128, nullptr, lt::gguf_fit::weighted);
+    CHECK(lt::gguf_weighted_rtn_blocks(t, W, h) == weighted);  // the direct path the CLI's rtn takes
+    const double found = weighted_error(t, weighted);
     CHECK(found <= rule);
     if (t != io::gguf_type::q8_0) CHECK(found < 0.97 * rule);
   }

@@ -97,6 +97,11 @@ std::vector<std::byte> gguf_gptq_blocks(io::gguf_type t, const Eigen::MatrixXf& 
                                         double percdamp = 0.01, index blocksize = 128, double* loss = nullptr,
                                         gguf_fit fit = gguf_fit::rule);
 
+//   Weighted RTN: each block's d (and m) searched with weights hdiag [cols] (the calibration
+//   inputs' diag H), the weights then rounded to that grid; no error feedback. The same bytes
+//   as gguf_gptq_blocks with the diagonal Hessian and gguf_fit::weighted, without its solve.
+std::vector<std::byte> gguf_weighted_rtn_blocks(io::gguf_type t, const Eigen::MatrixXf& W, const Eigen::VectorXd& hdiag);
+
 // The sequential pass's method: every linear of a group → a gguf_block_linear of o.type.
 method_fn gguf_export_method(const gguf_export_options& o);
 

@@ -229,11 +229,12 @@ class block_grid_hook {
       // The block lies inside the current lazy batch (blocksize is a multiple of 32), so all
       // its columns hold every update so far.
       detail::require(c.pos + block <= s.block_end, "GGUF export: GPTQ block size must be a multiple of 32");
-      float wt[block];
-      for (index j = 0; j < block; ++j) {
-        const double u = s.U(c.pos + j, c.pos + j);
-        wt[j] = u != 0.0 ? static_cast<float>(1.0 / (u * u)) : 0.0f;
-      }
+      float wt[block];  // search: GPTQ's cost 1 / U_jj² of an error in each of the block's columns
+      if (fit_ == gguf_fit::search)
+        for (index j = 0; j < block; ++j) {
+          const double u = s.U(c.pos + j, c.pos + j);
+          wt[j] = u != 0.0 ? static_cast<float>(1.0 / (u * u)) : 0.0f;
+        }
       if (fit_ != gguf_fit::weighted)
         for (index r = 0; r < rows_; ++r) {
           const std::size_t i = static_cast<std::size_t>(r * (cols_ / block) + k);
@@ -241,12 +242,18 @@ class block_grid_hook {
           else grid_.fit(&s.W(r, c.pos), s.W.rows(), d_[i], m_[i]);
         }
     }
+    encode_column(c.col, c.w.data(), q.data());
+  }
+
+  // Codes of column `col` (rows_ weights) on the blocks' stored grids; q (optional) gets their values.
+  void encode_column(index col, const float* w, float* q) {
+    const index k = col / block;
     for (index r = 0; r < rows_; ++r) {
       const std::size_t i = static_cast<std::size_t>(r * (cols_ / block) + k);
       const float d = half_bits_to_float(d_[i]), m = grid_.has_min ? half_bits_to_float(m_[i]) : 0.0f;
       float v;
-      codes_[static_cast<std::size_t>(r * cols_ + c.col)] = grid_.encode(c.w[static_cast<std::size_t>(r)], d, m, v);
-      q[static_cast<std::size_t>(r)] = v;
+      codes_[static_cast<std::size_t>(r * cols_ + col)] = grid_.encode(w[r], d, m, v);
+      if (q != nullptr) q[r] = v;
     }
   }
 
@@ -371,6 +378,16 @@ std::vector<std::byte> gguf_gptq_blocks(io::gguf_type t, const Eigen::MatrixXf& 
   return hook.blocks(t);
 }
 
+std::vector<std::byte> gguf_weighted_rtn_blocks(io::gguf_type t, const Eigen::MatrixXf& W, const Eigen::VectorXd& hdiag) {
+  require_shape(t, W.rows(), W.cols(), "the matrix");
+  detail::require(hdiag.size() == W.cols(), "GGUF export: ", hdiag.size(), " column weights for ", W.cols(), " columns");
+  require_valid_weights(to_view(W));
+  const Eigen::VectorXf h = hdiag.cast<float>();
+  block_grid_hook grids(t, W.rows(), W.cols(), gguf_fit::weighted, &W, &h);  // every block's grid, fitted
+  for (index c = 0; c < W.cols(); ++c) grids.encode_column(c, W.col(c).data(), nullptr);
+  return grids.blocks(t);
+}
+
 method_fn gguf_export_method(const gguf_export_options& o) {
   require_type(o.type);
   detail::require(o.method == "rtn" || o.method == "gptq", "--export gguf: --method ", o.method,
@@ -386,8 +403,7 @@ method_fn gguf_export_method(const gguf_export_options& o) {
       std::string notes = "gguf " + io::type_name(o.type) + " " + o.method;
       std::vector<std::byte> b;
       if (weighted_rtn) {
-        const Eigen::MatrixXd D = H.matrix().diagonal().asDiagonal();
-        b = gguf_gptq_blocks(o.type, W, D, 0.0, o.blocksize, nullptr, gguf_fit::weighted);
+        b = gguf_weighted_rtn_blocks(o.type, W, H.matrix().diagonal());
         notes += " weighted";
       } else if (o.method == "gptq") {
         double loss = 0;
