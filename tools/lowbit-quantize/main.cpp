@@ -532,6 +532,14 @@ void write_and_verify(const session& s, const lt::llama_model& m, const variant&
   std::fflush(stdout);
 }
 
+// What --export gptq|awq copies its config and tokenizer from: the GGUF, or the --model folder.
+lt::hf_export_source hf_source(const session& s) {
+  lt::hf_export_source src;
+  src.gguf = s.source.gguf();
+  if (src.gguf == nullptr) src.hf_dir = s.args.model;
+  return src;
+}
+
 run_result quantize_and_eval(session& s, const variant& v) {
   run_result r;
   r.method = method_label(v);
@@ -558,10 +566,7 @@ run_result quantize_and_eval(session& s, const variant& v) {
     ho.bits = v.opt.bits;
     ho.group = v.opt.group;
     lt::check_hf_export(m, ho);  // the shapes fill the format's int32 words, before any work
-    lt::hf_export_source src;
-    src.gguf = s.source.gguf();
-    if (src.gguf == nullptr) src.hf_dir = s.args.model;
-    lt::check_hf_export_source(src, m);  // the tokenizer and config it will write
+    lt::check_hf_export_source(hf_source(s), m);  // the tokenizer and config it will write
   }
   if (to_gguf) {
     lowbit::detail::require(s.source.gguf() != nullptr, "--export gguf needs a GGUF --model (its metadata and tokenizer are "
@@ -601,12 +606,7 @@ run_result quantize_and_eval(session& s, const variant& v) {
                 static_cast<double>(size) / 1e6, s.args.export_type.c_str(), v.method.c_str());
     std::fflush(stdout);
   } else if (to_hf) {
-    ho.bits = v.opt.bits;
-    ho.group = v.opt.group;
-    lt::hf_export_source src;
-    src.gguf = s.source.gguf();
-    if (src.gguf == nullptr) src.hf_dir = s.args.model;
-    const auto res = lt::write_hf_export(src, m, ho, s.args.out,
+    const auto res = lt::write_hf_export(hf_source(s), m, ho, s.args.out,
                                          {{"method", v.method},
                                           {"command", s.args.command_line},
                                           {"calibration", std::filesystem::path(s.args.calib).filename().string()}});
