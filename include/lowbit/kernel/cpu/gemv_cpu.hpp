@@ -221,6 +221,29 @@ void run_folded(const PM& W, const kernel_table& K, const packed_x& xp, index m,
   }
 }
 
+// y_ir -= sum_g s_rg z_rg X_ig for rows [a, b) (stats of those rows from index 0 of s, z; X
+// the group sums of x, [m x ng]): the zero points of the grouped per-OC kernels, which sum
+// q·x only. Four partial sums per row instead of one chain of ng dependent double adds
+// (measured at 4096 x 4096, 1 thread, three interleaved runs each: int8 path m = 4 6 % faster,
+// m = 1 unchanged within noise). The order depends on g only, so results stay the same for
+// any thread count and ISA; one function for both the fp32 and the int8 driver.
+inline void subtract_zero_point_terms(const float* s, const float* z, const double* xsum, index ng, index m, index a,
+                                      index b, float* Y, index rows) {
+  for (index r = a; r < b; ++r) {
+    const float* sr = s + (r - a) * ng;
+    const float* zr = z + (r - a) * ng;
+    for (index i = 0; i < m; ++i) {
+      const double* X = xsum + i * ng;
+      double p[4] = {0.0, 0.0, 0.0, 0.0};
+      index g = 0;
+      for (; g + 4 <= ng; g += 4)
+        for (int k = 0; k < 4; ++k) p[k] += static_cast<double>(sr[g + k]) * zr[g + k] * X[g + k];
+      for (; g < ng; ++g) p[0] += static_cast<double>(sr[g]) * zr[g] * X[g];
+      Y[i * rows + r] = static_cast<float>(static_cast<double>(Y[i * rows + r]) - ((p[0] + p[1]) + (p[2] + p[3])));
+    }
+  }
+}
+
 // Per-OC groups of >= 16 codes (or one group per row). Groups of whole 32-code blocks take
 // the grouped kernel, y = sum_g s_g (sum_{c in g} q_c x_c - z_g X_g) with the group sums X_g
 // of x taken once per call; 16-code groups dequantize in registers (w = s q - s z).
@@ -255,16 +278,7 @@ void run_oc(const PM& W, const kernel_table& K, const packed_x& xp, const oc_pla
     args.y = Y + a;
     args.ldy = rows;
     K.f32_rows(args);
-    if (!grouped) continue;
-    for (index r = a; r < b; ++r)
-      for (index i = 0; i < m; ++i) {
-        double corr = 0.0;
-        for (index g = 0; g < ng; ++g) {
-          const std::size_t k = static_cast<std::size_t>((r - a) * ng + g);
-          corr += static_cast<double>(s[k]) * z[k] * xsum[static_cast<std::size_t>(i * ng + g)];
-        }
-        Y[i * rows + r] = static_cast<float>(static_cast<double>(Y[i * rows + r]) - corr);
-      }
+    if (grouped) subtract_zero_point_terms(s.data(), z.data(), xsum.data(), ng, m, a, b, Y, rows);
   }
 }
 
@@ -301,15 +315,7 @@ void run_i8(const PM& W, const kernel_table& K, const packed_x& xp, const oc_pla
       args.rows = b - a;
       args.y = Y + a;
       K.i8_rows(args);
-      for (index r = a; r < b; ++r)
-        for (index i = 0; i < m; ++i) {
-          double corr = 0.0;
-          for (index g = 0; g < ng; ++g) {
-            const std::size_t k = static_cast<std::size_t>((r - a) * ng + g);
-            corr += static_cast<double>(s[k]) * z[k] * xsum[static_cast<std::size_t>(i * ng + g)];
-          }
-          Y[i * rows + r] = static_cast<float>(static_cast<double>(Y[i * rows + r]) - corr);
-        }
+      subtract_zero_point_terms(s.data(), z.data(), xsum.data(), ng, m, a, b, Y, rows);
     }
     return;
   }
