@@ -1,4 +1,4 @@
-// GPTQ speed on one layer against its FLOP floor.
+// GPTQ (and AWQ, SpQR) speed on one layer against their FLOP floors.
 //   gptq_speed [rows in [tokens [threads]]]     (default 4096 4096 1024, all threads)
 // Work of one GPTQ run on W [rows x in]:
 //   lazy block updates  Σ_blocks 2·rows·B·(in − end) ≈ rows·in²   (fp32 GEMM)
@@ -6,17 +6,27 @@
 //   factor U            Cholesky in³/3 + triangular inverse in³/3   (fp64)
 // The floor is that work at the machine's measured GEMM rate (a 1536³ Eigen GEMM on one
 // thread, in CPU time, times the thread count): the time if every flop ran at GEMM speed on every core.
+// AWQ (whole call, W and X [in x tokens]): the α grid's scale_grid products Q(W·s)·X and the
+//   clip search's ≤ clip_max_shrink·clip_grid products on clip_tokens tokens, each
+//   2·rows·in·tokens (fp32 GEMM); the fake quantizations are O(rows·in) each.
+// SpQR (whole call, 3-bit, groups of 16, 3-bit stats, outliers): GPTQ's elimination work
+//   (the same factor and column loop) is its floor; what it costs on top (per-group stat
+//   fits, the outlier pass) shows in the ratio.
 // The machine may be shared, so every phase also reports its process CPU time (all threads)
 // against the one-core floor (flops / one-thread rate): that ratio does not depend on how
 // many cores other jobs left us.
 #include <Eigen/Core>
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
 
+#include "lowbit/awq.hpp"
 #include "lowbit/gptq.hpp"
+#include "lowbit/spqr.hpp"
 #include "../tests/support/test_data.hpp"
 
 namespace {
@@ -107,5 +117,25 @@ int main(int argc, char** argv) {
   row("quantize<gptq<bits<4>, group<oc,128>>> total", t_all, floor_loop + floor_factor, c_all,
       cpu_floor_loop + cpu_floor_factor);
   std::printf("loss %.4g, report %.3f s, %.4f bits/weight\n", loss, q.report.seconds, q.bits_per_weight());
+
+  // AWQ and SpQR, whole public calls with their default options.
+  const lowbit::awq_options ao;
+  c0 = cpu_now();
+  t0 = std::chrono::steady_clock::now();
+  const auto qa = lowbit::quantize<lowbit::awq<lowbit::bits<4>, lowbit::group<lowbit::oc, 128>>>(W, X, ao);
+  const double t_awq = seconds_since(t0), c_awq = cpu_now() - c0;
+  const double clip_products = ao.clip ? std::floor(static_cast<double>(ao.clip_max_shrink) * ao.clip_grid) : 0.0;
+  const double awq_flops = 2.0 * r * n *
+                           (ao.scale_grid * static_cast<double>(tokens) +
+                            clip_products * static_cast<double>(std::min<lowbit::index>(tokens, ao.clip_tokens)));
+  row("quantize<awq<bits<4>, group<oc,128>>> total", t_awq, awq_flops / (rf * threads), c_awq, awq_flops / rf);
+  c0 = cpu_now();
+  t0 = std::chrono::steady_clock::now();
+  const auto qs = lowbit::quantize<lowbit::spqr<lowbit::bits<3>>>(W, H);
+  const double t_spqr = seconds_since(t0), c_spqr = cpu_now() - c0;
+  row("quantize<spqr<bits<3>>> total (GPTQ floor)", t_spqr, floor_loop + floor_factor, c_spqr,
+      cpu_floor_loop + cpu_floor_factor);
+  std::printf("awq %.4f bits/weight; spqr %.4f bits/weight, %s\n", qa.bits_per_weight(), qs.bits_per_weight(),
+              qs.report.notes.c_str());
   return 0;
 }

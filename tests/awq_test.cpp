@@ -101,31 +101,36 @@ TEST_CASE("awq: alpha = 0 without clipping is plain RTN, code for code") {
 }
 
 TEST_CASE("awq: the scale search picks the alpha with the lowest independently computed loss") {
-  const Eigen::MatrixXf W1 = lowbit_test::heavy_tailed(32, 128, 3), W2 = lowbit_test::heavy_tailed(16, 128, 4);
-  const Eigen::MatrixXf X = lowbit_test::activations(128, 256, 5);
-  const std::vector<awq_linear> linears{{"gate", W1}, {"up", W2}};
-  const awq_scales found = awq<bits<3>, group<oc, 64>>::search_scales(linears, X);
-  REQUIRE(found.losses.size() == 20);
-  const Eigen::VectorXd sx = X.cast<double>().cwiseAbs().rowwise().mean();
-  std::vector<double> losses;
-  for (int i = 0; i < 20; ++i) {
-    // s from the formula in double, then the weights rounded in float as the library stores them.
-    Eigen::VectorXd s = sx.array().pow(i / 20.0).max(1e-4).matrix();
-    s /= std::sqrt(s.maxCoeff() * s.minCoeff());
-    const Eigen::VectorXf sf = s.cast<float>();
-    double loss = 0;
-    for (const Eigen::MatrixXf* W : {&W1, &W2}) {
-      const Eigen::MatrixXd Wq = ref_rtn((*W * sf.asDiagonal()).cast<double>(), 3, 64) * s.cwiseInverse().asDiagonal();
-      loss += ((W->cast<double>() - Wq) * X.cast<double>()).squaredNorm();
+  // 256 tokens >= 128 channels: the loss through the Gram matrix H; 96 < 128: through the
+  // products with X (output_error). Both must be the reference's mean_t ||(W - W_hat) x_t||^2.
+  for (const Eigen::Index tokens : {Eigen::Index{256}, Eigen::Index{96}}) {
+    INFO("tokens = " << tokens);
+    const Eigen::MatrixXf W1 = lowbit_test::heavy_tailed(32, 128, 3), W2 = lowbit_test::heavy_tailed(16, 128, 4);
+    const Eigen::MatrixXf X = lowbit_test::activations(128, tokens, 5);
+    const std::vector<awq_linear> linears{{"gate", W1}, {"up", W2}};
+    const awq_scales found = awq<bits<3>, group<oc, 64>>::search_scales(linears, X);
+    REQUIRE(found.losses.size() == 20);
+    const Eigen::VectorXd sx = X.cast<double>().cwiseAbs().rowwise().mean();
+    std::vector<double> losses;
+    for (int i = 0; i < 20; ++i) {
+      // s from the formula in double, then the weights rounded in float as the library stores them.
+      Eigen::VectorXd s = sx.array().pow(i / 20.0).max(1e-4).matrix();
+      s /= std::sqrt(s.maxCoeff() * s.minCoeff());
+      const Eigen::VectorXf sf = s.cast<float>();
+      double loss = 0;
+      for (const Eigen::MatrixXf* W : {&W1, &W2}) {
+        const Eigen::MatrixXd Wq = ref_rtn((*W * sf.asDiagonal()).cast<double>(), 3, 64) * s.cwiseInverse().asDiagonal();
+        loss += ((W->cast<double>() - Wq) * X.cast<double>()).squaredNorm();
+      }
+      losses.push_back(loss / static_cast<double>((W1.rows() + W2.rows()) * X.cols()));
+      CHECK(found.losses[static_cast<std::size_t>(i)] == Approx(losses.back()).epsilon(1e-3));
     }
-    losses.push_back(loss / static_cast<double>((W1.rows() + W2.rows()) * X.cols()));
-    CHECK(found.losses[static_cast<std::size_t>(i)] == Approx(losses.back()).epsilon(1e-3));
+    const auto best = std::min_element(losses.begin(), losses.end()) - losses.begin();
+    // The library's choice is the reference's argmin, or within float noise of it.
+    CHECK(found.loss <= losses[static_cast<std::size_t>(best)] * (1 + 1e-3));
+    CHECK(found.loss < losses[0]);  // scaling helps on outlier channels
+    CHECK(found.alpha > 0.0f);
   }
-  const auto best = std::min_element(losses.begin(), losses.end()) - losses.begin();
-  // The library's choice is the reference's argmin, or within float noise of it.
-  CHECK(found.loss <= losses[static_cast<std::size_t>(best)] * (1 + 1e-3));
-  CHECK(found.loss < losses[0]);  // scaling helps on outlier channels
-  CHECK(found.alpha > 0.0f);
 }
 
 TEST_CASE("awq: the block callable defines the loss (MLP gate/up block)") {

@@ -175,13 +175,36 @@ inline double mean_squared_difference(const Eigen::MatrixXf& a, const Eigen::Mat
 // in order afterwards so the result does not depend on the thread count. E may be an Eigen
 // expression (W − Q): its rows are evaluated block by block. (A template, as the clip search
 // below: their fp64 GEMMs are instantiated only in a TU that runs AWQ; issue #16.)
+//
+// Rows go in fixed chunks of 256 (parallel_for splits by n and grain only, so the chunks, and
+// with them Eigen's blocking, do not depend on the thread count): Eigen packs all of H once per
+// chunk, and 16-row chunks spent about a quarter of a 4096-column search packing H (128 MB
+// each time) while running its 24-row fp64 micro-kernel two thirds full.
+inline constexpr index awq_error_rows = 256;
+
 template <class Derived>
 double quadratic_error(const Eigen::MatrixBase<Derived>& E, const Eigen::MatrixXd& H) {
   std::vector<double> row(static_cast<std::size_t>(E.rows()));
-  parallel_for(E.rows(), 16, [&](index r0, index r1) {
+  parallel_for(E.rows(), awq_error_rows, [&](index r0, index r1) {
     const Eigen::MatrixXd Ed = E.middleRows(r0, r1 - r0).template cast<double>();
     const Eigen::MatrixXd EH = Ed * H;
     for (index r = r0; r < r1; ++r) row[static_cast<std::size_t>(r)] = EH.row(r - r0).dot(Ed.row(r - r0));
+  });
+  double sum = 0.0;
+  for (const double v : row) sum += v;
+  return sum;
+}
+
+// Σ_r ‖e_r X‖² over the rows of E (X [in x tokens]): the same quantity as quadratic_error with
+// H = 2/n · X Xᵀ, times n/2, without forming H; fp32 products (chunks of awq_error_rows rows),
+// fp64 sums in row order. Cheaper than the Gram form when the tokens are fewer than the input
+// channels (2·rows·in·n flops against 2·rows·in²).
+template <class Derived>
+double output_error(const Eigen::MatrixBase<Derived>& E, const Eigen::MatrixXf& X) {
+  std::vector<double> row(static_cast<std::size_t>(E.rows()));
+  parallel_for(E.rows(), awq_error_rows, [&](index r0, index r1) {
+    const Eigen::MatrixXf EX = E.middleRows(r0, r1 - r0) * X;
+    for (index r = r0; r < r1; ++r) row[static_cast<std::size_t>(r)] = EX.row(r - r0).template cast<double>().squaredNorm();
   });
   double sum = 0.0;
   for (const double v : row) sum += v;
@@ -300,16 +323,19 @@ awq_scales search_awq_scales(std::span<const awq_linear> linears, const Eigen::M
   }
   // The default block (the stacked outputs) needs no forward pass per candidate: with
   // H = 2/n · X Xᵀ, mean_t ‖(W − Ŵ) x_t‖² = tr((W − Ŵ) H (W − Ŵ)ᵀ) / 2, so one Gram matrix
-  // replaces 20 products with all n tokens (n ≫ in in calibration). Same value, exact algebra.
+  // replaces 20 products with all n tokens when n >= in (the usual calibration). With fewer
+  // tokens than input channels the products with X are the cheaper way to the same value
+  // (output_error; 2·rows·in·n flops per candidate instead of 2·rows·in²).
   const bool stacked = !opt.block;
+  const bool gram = stacked && X.cols() >= X.rows();
   hessian H;
   Eigen::MatrixXf reference;
   index total_rows = 0;
   for (const auto& w : W) total_rows += w.rows();
-  if (stacked) {
+  if (gram) {
     H = hessian(X.rows());
     H.add_batch(X);
-  } else {
+  } else if (!stacked) {
     reference = opt.block(W, X);
   }
 
@@ -329,9 +355,12 @@ awq_scales search_awq_scales(std::span<const awq_linear> linears, const Eigen::M
       Wq[k] = fake_quant(Ws) * inv.asDiagonal();
     }
     double loss = 0.0;
-    if (stacked) {
+    if (gram) {
       for (std::size_t k = 0; k < W.size(); ++k) loss += detail::quadratic_error(W[k] - Wq[k], H.matrix());
       loss /= 2.0 * static_cast<double>(total_rows);
+    } else if (stacked) {
+      for (std::size_t k = 0; k < W.size(); ++k) loss += detail::output_error(W[k] - Wq[k], X);
+      loss /= static_cast<double>(X.cols()) * static_cast<double>(total_rows);
     } else {
       loss = detail::mean_squared_difference(reference, opt.block(Wq, X));
     }
