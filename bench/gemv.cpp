@@ -16,6 +16,7 @@
 //        [--isa generic|avx2|avx512|avx512_vnni] [--reps N]
 #include <lowbit/kernel/gemv.hpp>
 
+#include "support/args.hpp"
 #include "support/measure.hpp"
 
 #include <Eigen/Dense>
@@ -50,14 +51,6 @@ struct options {
   std::string isa;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string t; std::getline(ss, t, ',');)
-    if (!t.empty()) out.push_back(t);
-  return out;
-}
-
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr,
                "gemv: %s\nusage: gemv [--csv] [--quick] [--bits 2,3,4,8] [--layout oc,ic,oc+dense,oc+sparse]\n"
@@ -78,18 +71,16 @@ options parse(int argc, char** argv) {
     };
     if (a == "--csv") o.csv = true;
     else if (a == "--quick") o.quick = true;
-    else if (a == "--bits") { o.bits.clear(); for (auto& t : split(value())) o.bits.push_back(std::stoi(t)); }
-    else if (a == "--layout") o.layouts = split(value());
-    else if (a == "--kernel") o.kernels = split(value());
-    else if (a == "--m") { o.ms.clear(); m_given = true; for (auto& t : split(value())) o.ms.push_back(std::stol(t)); }
+    else if (a == "--bits") { o.bits.clear(); for (auto& t : lowbit::bench::split_list(value())) o.bits.push_back(std::stoi(t)); }
+    else if (a == "--layout") o.layouts = lowbit::bench::split_list(value());
+    else if (a == "--kernel") o.kernels = lowbit::bench::split_list(value());
+    else if (a == "--m") { o.ms.clear(); m_given = true; for (auto& t : lowbit::bench::split_list(value())) o.ms.push_back(std::stol(t)); }
     else if (a == "--shape") {
-      o.shapes.clear();
+      std::string error;
+      const auto shapes = lowbit::bench::parse_shapes(value(), error);
+      if (!error.empty()) usage(error.c_str());
+      o.shapes.assign(shapes.begin(), shapes.end());
       shapes_given = true;
-      for (auto& t : split(value())) {
-        const auto x = t.find('x');
-        if (x == std::string::npos) usage("a shape is ROWSxCOLS");
-        o.shapes.emplace_back(std::stol(t.substr(0, x)), std::stol(t.substr(x + 1)));
-      }
     } else if (a == "--threads") o.threads = static_cast<unsigned>(std::stoul(value()));
     else if (a == "--reps") o.reps = std::stoi(value());
     else if (a == "--isa") o.isa = value();

@@ -22,6 +22,7 @@
 #include <lowbit/kernel/gemv.hpp>
 #include <lowbit/rtn.hpp>
 
+#include "support/args.hpp"
 #include "support/measure.hpp"
 
 #include <ggml-alloc.h>
@@ -54,14 +55,6 @@ struct options {
   int reps = 0;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string t; std::getline(ss, t, ',');)
-    if (!t.empty()) out.push_back(t);
-  return out;
-}
-
 [[noreturn]] void usage(const std::string& msg) {
   std::fprintf(stderr,
                "peer_ggml: %s\nusage: peer_ggml [--csv] [--quick] [--shape RxC,...] [--m 1,2,4,8] [--types q4_0,q4_K,q3_K]\n"
@@ -81,17 +74,15 @@ options parse(int argc, char** argv) {
     };
     if (a == "--csv") o.csv = true;
     else if (a == "--quick") o.quick = true;
-    else if (a == "--types") o.types = split(value());
-    else if (a == "--bits") { o.bits.clear(); for (auto& t : split(value())) o.bits.push_back(std::stoi(t)); }
-    else if (a == "--m") { o.ms.clear(); m_given = true; for (auto& t : split(value())) o.ms.push_back(std::stol(t)); }
+    else if (a == "--types") o.types = lowbit::bench::split_list(value());
+    else if (a == "--bits") { o.bits.clear(); for (auto& t : lowbit::bench::split_list(value())) o.bits.push_back(std::stoi(t)); }
+    else if (a == "--m") { o.ms.clear(); m_given = true; for (auto& t : lowbit::bench::split_list(value())) o.ms.push_back(std::stol(t)); }
     else if (a == "--shape") {
-      o.shapes.clear();
+      std::string error;
+      const auto shapes = lowbit::bench::parse_shapes(value(), error);
+      if (!error.empty()) usage(error);
+      o.shapes.assign(shapes.begin(), shapes.end());
       shapes_given = true;
-      for (auto& t : split(value())) {
-        const auto x = t.find('x');
-        if (x == std::string::npos) usage("a shape is ROWSxCOLS, got '" + t + "'");
-        o.shapes.emplace_back(std::stol(t.substr(0, x)), std::stol(t.substr(x + 1)));
-      }
     } else if (a == "--threads") o.threads = static_cast<unsigned>(std::stoul(value()));
     else if (a == "--reps") o.reps = std::stoi(value());
     else if (a == "--help" || a == "-h") usage("help");

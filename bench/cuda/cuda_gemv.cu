@@ -17,6 +17,8 @@
 #include <cublas_v2.h>
 #include <lowbit/kernel/cuda/backend.cuh>
 
+#include "../support/args.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -54,14 +56,6 @@ struct options {
   std::exit(2);
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string t; std::getline(ss, t, ',');)
-    if (!t.empty()) out.push_back(t);
-  return out;
-}
-
 options parse(int argc, char** argv) {
   options o;
   for (int i = 1; i < argc; ++i) {
@@ -72,17 +66,15 @@ options parse(int argc, char** argv) {
     };
     if (a == "--csv") o.csv = true;
     else if (a == "--quick") o.quick = true, o.reps = 7;
-    else if (a == "--bits") { o.bits.clear(); for (auto& t : split(value())) o.bits.push_back(std::stoi(t)); }
-    else if (a == "--layout") o.layouts = split(value());
-    else if (a == "--path") o.paths = split(value());
-    else if (a == "--m") { o.ms.clear(); for (auto& t : split(value())) o.ms.push_back(std::stol(t)); }
+    else if (a == "--bits") { o.bits.clear(); for (auto& t : lowbit::bench::split_list(value())) o.bits.push_back(std::stoi(t)); }
+    else if (a == "--layout") o.layouts = lowbit::bench::split_list(value());
+    else if (a == "--path") o.paths = lowbit::bench::split_list(value());
+    else if (a == "--m") { o.ms.clear(); for (auto& t : lowbit::bench::split_list(value())) o.ms.push_back(std::stol(t)); }
     else if (a == "--shape") {
-      o.shapes.clear();
-      for (auto& t : split(value())) {
-        const auto x = t.find('x');
-        if (x == std::string::npos) usage("--shape takes RxC");
-        o.shapes.emplace_back(std::stol(t.substr(0, x)), std::stol(t.substr(x + 1)));
-      }
+      std::string error;
+      const auto shapes = lowbit::bench::parse_shapes(value(), error);
+      if (!error.empty()) usage(error);
+      o.shapes.assign(shapes.begin(), shapes.end());
     } else if (a == "--reps") o.reps = std::max(3, std::stoi(value()));
     else usage("unknown argument " + a);
   }
