@@ -47,6 +47,9 @@ enum class gptq_checkpoint { v1, v2 };
 
 inline const char* gptq_checkpoint_name(gptq_checkpoint f) { return f == gptq_checkpoint::v1 ? "gptq" : "gptq_v2"; }
 
+// What convention f adds to a stored qzeros entry to give the true zero point.
+inline constexpr int stored_zero_offset(gptq_checkpoint f) { return f == gptq_checkpoint::v1 ? 1 : 0; }
+
 struct gptq_tensors {
   int bits = 4;
   index in_features = 0, out_features = 0;
@@ -77,6 +80,14 @@ struct awq_tensors {
 
 // Nibble j of an AWQ word holds output channel 8k + awq_order[j].
 inline constexpr int awq_order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+
+// The bit shift of output channel o's nibble in its AWQ word: 4·j for the j with
+// awq_order[j] == o % 8.
+inline constexpr unsigned awq_shift(index o) {
+  int j = 0;
+  while (awq_order[j] != o % 8) ++j;
+  return 4u * static_cast<unsigned>(j);
+}
 
 // The `quantization_config` block of a Hugging Face config.json for these tensors.
 inline std::string gptq_quantization_config(const gptq_tensors& t, gptq_checkpoint f) {
@@ -260,7 +271,7 @@ PM from_gptq(const gptq_tensors& t, gptq_checkpoint f = gptq_checkpoint::v1) {
       const half s = t.scales[static_cast<std::size_t>(g * out + o)];
       detail::require_scale(s, fmt, g, o);
       float z = static_cast<float>(detail::stream_get(t.qzeros.data() + g * t.qzeros_cols(), 1, o, b));
-      if (f == gptq_checkpoint::v1) z += 1.0f;
+      z += static_cast<float>(stored_zero_offset(f));
       if constexpr (PM::symmetric)
         lowbit::detail::require(z == PM::implicit_zero, "GPTQ import: zero point ", z, " at output ", o, ", group ", g,
                                 " differs from the symmetric grid's ", PM::implicit_zero,
@@ -292,9 +303,7 @@ awq_tensors to_awq(const PM& pm) {
   std::vector<std::uint8_t> row(static_cast<std::size_t>(in));
   for (index o = 0; o < out; ++o) {
     const index k = o / 8;
-    int nib = 0;  // the nibble j with awq_order[j] == o % 8
-    while (awq_order[nib] != o % 8) ++nib;
-    const unsigned shift = 4u * static_cast<unsigned>(nib);
+    const unsigned shift = awq_shift(o);
     pm.unpack_row_codes(o, row);
     for (index i = 0; i < in; ++i) {
       auto& w = t.qweight[static_cast<std::size_t>(i * words + k)];
@@ -324,9 +333,7 @@ PM from_awq(const awq_tensors& t) {
   std::vector<std::uint8_t> row(static_cast<std::size_t>(in));
   for (index o = 0; o < out; ++o) {
     const index k = o / 8;
-    int nib = 0;
-    while (awq_order[nib] != o % 8) ++nib;
-    const unsigned shift = 4u * static_cast<unsigned>(nib);
+    const unsigned shift = awq_shift(o);
     for (index i = 0; i < in; ++i)
       row[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(
           (std::bit_cast<std::uint32_t>(t.qweight[static_cast<std::size_t>(i * words + k)]) >> shift) & 0xFu);
@@ -358,7 +365,7 @@ inline int min_true_zero(const gptq_tensors& t, gptq_checkpoint f) {
   for (index g = 0; g < ng; ++g)
     for (index o = 0; o < t.out_features; ++o) {
       const int z = static_cast<int>(detail::stream_get(t.qzeros.data() + g * t.qzeros_cols(), 1, o, t.bits)) +
-                    (f == gptq_checkpoint::v1 ? 1 : 0);
+                    stored_zero_offset(f);
       lowest = z < lowest ? z : lowest;
     }
   return lowest;
@@ -372,7 +379,7 @@ inline gptq_tensors with_checkpoint(gptq_tensors t, gptq_checkpoint from, gptq_c
   for (index g = 0; g < ng; ++g)
     for (index o = 0; o < t.out_features; ++o) {
       int v = static_cast<int>(detail::stream_get(t.qzeros.data() + g * stride, 1, o, t.bits));
-      if (from == gptq_checkpoint::v1) v += 1;
+      v += stored_zero_offset(from);
       if (to == gptq_checkpoint::v1) {
         lowbit::detail::require(v >= 1, "GPTQ export: zero point 0 at output ", o, ", group ", g,
                                 " cannot be written in a v1 (\"gptq\") checkpoint, which stores zero - 1");
@@ -404,16 +411,14 @@ inline awq_tensors awq_from_gptq(const gptq_tensors& t, gptq_checkpoint f) {
   a.qzeros.assign(static_cast<std::size_t>(ng * words), 0);
   a.scales = t.scales;  // [groups, out] in both
   for (index o = 0; o < out; ++o) {
-    int nib = 0;  // the nibble j with awq_order[j] == o % 8
-    while (awq_order[nib] != o % 8) ++nib;
-    const unsigned shift = 4u * static_cast<unsigned>(nib);
+    const unsigned shift = awq_shift(o);
     const index k = o / 8;
     for (index i = 0; i < in; ++i) {
       auto& w = a.qweight[static_cast<std::size_t>(i * words + k)];
       w = std::bit_cast<std::int32_t>(std::bit_cast<std::uint32_t>(w) | (detail::stream_get(t.qweight.data() + o, out, i, 4) << shift));
     }
     for (index g = 0; g < ng; ++g) {
-      std::uint32_t z = detail::stream_get(t.qzeros.data() + g * t.qzeros_cols(), 1, o, 4) + (f == gptq_checkpoint::v1 ? 1u : 0u);
+      std::uint32_t z = detail::stream_get(t.qzeros.data() + g * t.qzeros_cols(), 1, o, 4) + static_cast<std::uint32_t>(stored_zero_offset(f));
       lowbit::detail::require(z <= 15u, "AWQ export: zero point ", z, " at output ", o, " does not fit 4 bits");
       auto& w = a.qzeros[static_cast<std::size_t>(g * words + k)];
       w = std::bit_cast<std::int32_t>(std::bit_cast<std::uint32_t>(w) | (z << shift));
@@ -433,7 +438,7 @@ inline std::vector<float> dequantize(const gptq_tensors& t, gptq_checkpoint f) {
     for (index o = 0; o < out; ++o) {
       const float q = static_cast<float>(detail::stream_get(t.qweight.data() + o, out, i, t.bits));
       const float z = static_cast<float>(detail::stream_get(t.qzeros.data() + g * t.qzeros_cols(), 1, o, t.bits)) +
-                      (f == gptq_checkpoint::v1 ? 1.0f : 0.0f);
+                      static_cast<float>(stored_zero_offset(f));
       w[static_cast<std::size_t>(o * in + i)] = t.scales[static_cast<std::size_t>(g * out + o)].to_float() * (q - z);
     }
   }
@@ -445,9 +450,7 @@ inline std::vector<float> dequantize(const awq_tensors& t) {
   const index in = t.in_features, out = t.out_features, words = out / 8, G = t.group_len();
   std::vector<float> w(static_cast<std::size_t>(in * out));
   for (index o = 0; o < out; ++o) {
-    int nib = 0;
-    while (awq_order[nib] != o % 8) ++nib;
-    const unsigned shift = 4u * static_cast<unsigned>(nib);
+    const unsigned shift = awq_shift(o);
     const index k = o / 8;
     for (index i = 0; i < in; ++i) {
       const index g = i / G;
