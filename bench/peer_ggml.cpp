@@ -106,6 +106,7 @@ struct result {
   std::string kernel, type;
   idx rows, cols, m;
   double bpw, us, gbps, rel_err;
+  double speedup = 0.0;  // ggml's fastest q4_K time at this shape and m / this row's
 };
 
 // ||y - W x|| / ||W x|| over all m columns, against the float64 product.
@@ -258,9 +259,7 @@ int main(int argc, char** argv) {
   const std::string isa(kernel::cpu::isa_name(kernel::cpu::active_table().id));
   lowbit::bench::read_ceiling rc = lowbit::bench::measure_read_ceiling(o.quick ? 5 : 11);
   std::vector<result> all;
-  std::map<std::pair<idx, idx>, double> q4k;  // (shape index, m) -> ggml's fastest q4_K
-  for (std::size_t si = 0; si < o.shapes.size(); ++si) {
-    const auto [rows, cols] = o.shapes[si];
+  for (const auto& [rows, cols] : o.shapes) {
     std::mt19937 rng(11);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     Eigen::MatrixXf W(rows, cols);
@@ -285,11 +284,11 @@ int main(int argc, char** argv) {
       if (b == 3) bench_lowbit<3>(o, W, X, exact, all);
       if (b == 2) bench_lowbit<2>(o, W, X, exact, all);
     }
-    for (std::size_t k = first; k < all.size(); ++k) {
-      const result& r = all[k];
-      const auto key = std::make_pair(static_cast<idx>(si), r.m);
-      if (r.type == "q4_K" && (q4k.count(key) == 0 || r.us < q4k[key])) q4k[key] = r.us;
-    }
+    std::map<idx, double> q4k;  // m -> ggml's fastest q4_K at this shape
+    for (std::size_t k = first; k < all.size(); ++k)
+      if (all[k].type == "q4_K" && (q4k.count(all[k].m) == 0 || all[k].us < q4k[all[k].m])) q4k[all[k].m] = all[k].us;
+    for (std::size_t k = first; k < all.size(); ++k)
+      if (q4k.count(all[k].m)) all[k].speedup = q4k[all[k].m] / all[k].us;
     if (!o.csv) std::fprintf(stderr, "peer_ggml: %td x %td done\n", rows, cols);
   }
   // The ceiling every fraction uses: the best read loop, raised to any kernel that read faster
@@ -301,20 +300,15 @@ int main(int argc, char** argv) {
               peer.repack ? "yes" : "no", lowbit::bench::llc_bytes() >> 20, rc.best_gbps, rc.best_name.c_str());
   for (const auto& l : rc.loops) std::printf("# read loop %-12s %7.2f GB/s\n", l.name, l.gbps);
   if (o.csv) std::printf("kernel,type,rows,cols,m,bits_per_weight,threads,median_us,gbps,frac_of_ceiling,speedup_vs_q4_K,rel_err\n");
-  std::size_t si = 0;
-  for (std::size_t k = 0; k < all.size(); ++k) {
-    const result& r = all[k];
-    while (o.shapes[si] != std::make_pair(r.rows, r.cols)) ++si;
-    const auto key = std::make_pair(static_cast<idx>(si), r.m);
-    const double sp = q4k.count(key) ? q4k[key] / r.us : 0.0;
+  for (const result& r : all) {
     if (o.csv)
       std::printf("%s,%s,%td,%td,%td,%.4f,%u,%.1f,%.2f,%.3f,%.2f,%.3e\n", r.kernel.c_str(), r.type.c_str(), r.rows, r.cols, r.m,
-                  r.bpw, threads, r.us, r.gbps, r.gbps / rc.best_gbps, sp, r.rel_err);
+                  r.bpw, threads, r.us, r.gbps, r.gbps / rc.best_gbps, r.speedup, r.rel_err);
     else
       std::printf("%-12s %-10s %6td x %-6td m=%-2td %6.3f b/w %2u thr %9.1f us %7.2f GB/s %5.1f%% of ceiling  %5.2fx q4_K"
                   "  rel.err %.2e\n",
                   r.kernel.c_str(), r.type.c_str(), r.rows, r.cols, r.m, r.bpw, threads, r.us, r.gbps,
-                  100.0 * r.gbps / rc.best_gbps, sp, r.rel_err);
+                  100.0 * r.gbps / rc.best_gbps, r.speedup, r.rel_err);
   }
   return 0;
 }
