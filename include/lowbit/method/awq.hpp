@@ -171,44 +171,46 @@ inline double mean_squared_difference(const Eigen::MatrixXf& a, const Eigen::Mat
   return (a - b).cast<double>().squaredNorm() / static_cast<double>(a.size());
 }
 
-// Σ_r e_r H e_rᵀ over the rows of E, in fp64, rows in parallel; the per-row terms are summed
-// in order afterwards so the result does not depend on the thread count. E may be an Eigen
-// expression (W − Q): its rows are evaluated block by block. (A template, as the clip search
-// below: their fp64 GEMMs are instantiated only in a TU that runs AWQ; issue #16.)
-//
-// Rows go in fixed chunks of 256 (parallel_for splits by n and grain only, so the chunks, and
-// with them Eigen's blocking, do not depend on the thread count): Eigen packs all of H once per
-// chunk, and 16-row chunks spent about a quarter of a 4096-column search packing H (128 MB
-// each time) while running its 24-row fp64 micro-kernel two thirds full.
+// The scale search's losses go over rows in fixed chunks of 256 (parallel_for splits by n and
+// grain only, so the chunks, and with them Eigen's blocking, do not depend on the thread
+// count): Eigen packs all of H once per chunk, and 16-row chunks spent about a quarter of a
+// 4096-column search packing H (128 MB each time) while running its 24-row fp64 micro-kernel
+// two thirds full.
 inline constexpr index awq_error_rows = 256;
 
-template <class Derived>
-double quadratic_error(const Eigen::MatrixBase<Derived>& E, const Eigen::MatrixXd& H) {
-  std::vector<double> row(static_cast<std::size_t>(E.rows()));
-  parallel_for(E.rows(), awq_error_rows, [&](index r0, index r1) {
-    const Eigen::MatrixXd Ed = E.middleRows(r0, r1 - r0).template cast<double>();
-    const Eigen::MatrixXd EH = Ed * H;
-    for (index r = r0; r < r1; ++r) row[static_cast<std::size_t>(r)] = EH.row(r - r0).dot(Ed.row(r - r0));
-  });
+// Σ_r term_r over `rows` rows: chunk(r0, r1, t) writes the terms of rows [r0, r1) to t[0..),
+// chunks of awq_error_rows in parallel; the terms are summed in row order afterwards, so the
+// result does not depend on the thread count.
+template <class Chunk>
+double sum_of_row_terms(index rows, Chunk&& chunk) {
+  std::vector<double> term(static_cast<std::size_t>(rows));
+  parallel_for(rows, awq_error_rows, [&](index r0, index r1) { chunk(r0, r1, term.data() + r0); });
   double sum = 0.0;
-  for (const double v : row) sum += v;
+  for (const double v : term) sum += v;
   return sum;
 }
 
+// Σ_r e_r H e_rᵀ over the rows of E, in fp64. E may be an Eigen expression (W − Q): its rows
+// are evaluated chunk by chunk. (A template, as the clip search below: their fp64 GEMMs are
+// instantiated only in a TU that runs AWQ; issue #16.)
+template <class Derived>
+double quadratic_error(const Eigen::MatrixBase<Derived>& E, const Eigen::MatrixXd& H) {
+  return sum_of_row_terms(E.rows(), [&](index r0, index r1, double* t) {
+    const Eigen::MatrixXd Ed = E.middleRows(r0, r1 - r0).template cast<double>();
+    const Eigen::MatrixXd EH = Ed * H;
+    for (index r = 0; r < r1 - r0; ++r) t[r] = EH.row(r).dot(Ed.row(r));
+  });
+}
+
 // Σ_r ‖e_r X‖² over the rows of E (X [in x tokens]): the same quantity as quadratic_error with
-// H = 2/n · X Xᵀ, times n/2, without forming H; fp32 products (chunks of awq_error_rows rows),
-// fp64 sums in row order. Cheaper than the Gram form when the tokens are fewer than the input
+// H = 2/n · X Xᵀ, times n/2, without forming H; fp32 products, fp64 sums. Cheaper than the Gram form when the tokens are fewer than the input
 // channels (2·rows·in·n flops against 2·rows·in²).
 template <class Derived>
 double output_error(const Eigen::MatrixBase<Derived>& E, const Eigen::MatrixXf& X) {
-  std::vector<double> row(static_cast<std::size_t>(E.rows()));
-  parallel_for(E.rows(), awq_error_rows, [&](index r0, index r1) {
+  return sum_of_row_terms(E.rows(), [&](index r0, index r1, double* t) {
     const Eigen::MatrixXf EX = E.middleRows(r0, r1 - r0) * X;
-    for (index r = r0; r < r1; ++r) row[static_cast<std::size_t>(r)] = EX.row(r - r0).template cast<double>().squaredNorm();
+    for (index r = 0; r < r1 - r0; ++r) t[r] = EX.row(r).template cast<double>().squaredNorm();
   });
-  double sum = 0.0;
-  for (const double v : row) sum += v;
-  return sum;
 }
 
 inline bool name_matches(const std::string& name, const std::vector<std::string>& patterns) {
